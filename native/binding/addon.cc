@@ -1,0 +1,23 @@
+// Entry point of the addon: per-environment state, then each concern registers its exports.
+#include <napi.h>
+#include <ATen/Parallel.h>
+
+#include "binding/env_state.h"
+#include "binding/runtime.h"
+#include "binding/tensor.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* state = new byol::binding::EnvState(env);
+  env.SetInstanceData(state);  // deleted with the environment
+  // LibTorch defaults to one thread per physical core (1 on these 2-vCPU machines); use what we may use.
+  at::set_num_threads(state->numThreads);
+  byol::binding::InitRuntime(env, exports);
+  byol::binding::Tensor::Init(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(byol_torch, Init)

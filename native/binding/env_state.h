@@ -1,0 +1,57 @@
+// Per-environment state of the addon (main thread or a worker thread each get their own), kept as
+// instance data rather than statics so the addon works in worker_threads.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "core/executor.h"
+#include "core/runtime.h"
+
+namespace byol::binding {
+
+class Job;
+struct EnvState;
+void settleCompletedJob(Napi::Env env, Napi::Function, EnvState* state, Job* job);
+
+struct EnvState {
+  explicit EnvState(Napi::Env env);
+  ~EnvState();
+
+  static EnvState& of(Napi::Env env);
+
+  // Runs a job on the executor; its completion comes back to this env's JS thread.
+  void submit(Napi::Env env, std::unique_ptr<Job> job);
+  // Blocks until every submitted job has run (not settled): what a synchronous op waits for.
+  void drain() { executor_->drain(); }
+  int64_t pendingJobs() const { return executor_->pending(); }
+
+  // Settings a job created now must run with (grad mode and thread count are thread-local in LibTorch).
+  ThreadSettings jobSettings() const { return ThreadSettings{gradEnabled, numThreads}; }
+
+  // Native bytes held by JS tensors, counted once per storage and reported to V8.
+  void retainStorage(Napi::Env env, const void* storage, int64_t bytes);
+  void releaseStorage(Napi::Env env, const void* storage);
+
+  Napi::FunctionReference tensorConstructor;
+  bool gradEnabled = true;
+  int numThreads = 1;
+  int64_t liveTensors = 0;
+  int64_t liveBytes = 0;
+
+ private:
+  friend void settleCompletedJob(Napi::Env, Napi::Function, EnvState*, Job*);
+  struct StorageUse {
+    int64_t bytes;
+    int64_t users;
+  };
+  std::unordered_map<const void*, StorageUse> storages_;
+  std::unique_ptr<OrderedExecutor> executor_;
+  int64_t inFlight_ = 0;  // jobs submitted whose Promise has not settled; JS thread only
+  void* completions_ = nullptr;  // the thread-safe function, type-erased to keep this header light
+};
+
+}  // namespace byol::binding

@@ -1,0 +1,106 @@
+#include "binding/runtime.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/Context.h>
+
+#include "binding/args.h"
+#include "binding/async_job.h"
+#include "binding/env_state.h"
+#include "binding/errors.h"
+#include "core/errors.h"
+#include "core/runtime.h"
+
+namespace byol::binding {
+namespace {
+
+// info() -> { libtorch, torchSource, cuda, cudaDevices, cores, mkldnn }
+Napi::Value info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto out = Napi::Object::New(env);
+  out.Set("libtorch", libtorchVersion());
+  out.Set("torchSource", BYOL_TORCH_SOURCE);
+  out.Set("cudaBuilt", at::hasCUDA());
+  out.Set("cores", availableCores());
+  out.Set("mkldnn", at::hasMKLDNN());
+  out.Set("parallelInfo", at::get_parallel_info());
+  return out;
+}
+
+Napi::Value cudaDeviceCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::hasCUDA() ? static_cast<double>(at::getNumGPUs()) : 0);
+}
+
+Napi::Value getNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), EnvState::of(info.Env()).numThreads);
+}
+
+// setNumThreads(n: number): for ops on the JS thread now and for every job created from now on.
+Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
+  const int64_t n = intArg(info[0], "threads");
+  BYOL_EXPECT_RANGE(n >= 1 && n <= 1024, "threads: expected an integer in [1, 1024], received ", n);
+  auto& state = EnvState::of(info.Env());
+  state.numThreads = static_cast<int>(n);
+  at::set_num_threads(state.numThreads);
+  return info.Env().Undefined();
+}
+
+Napi::Value isGradEnabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), EnvState::of(info.Env()).gradEnabled);
+}
+
+// setGradEnabled(flag: boolean): for ops on the JS thread now and for every job created from now on.
+Napi::Value setGradEnabled(const Napi::CallbackInfo& info) {
+  const bool flag = boolArg(info[0], "enabled");
+  EnvState::of(info.Env()).gradEnabled = flag;
+  at::GradMode::set_enabled(flag);
+  return info.Env().Undefined();
+}
+
+// memory() -> { tensors, bytes, pendingJobs }
+Napi::Value memory(const Napi::CallbackInfo& info) {
+  auto& state = EnvState::of(info.Env());
+  auto out = Napi::Object::New(info.Env());
+  out.Set("tensors", static_cast<double>(state.liveTensors));
+  out.Set("bytes", static_cast<double>(state.liveBytes));
+  out.Set("pendingJobs", static_cast<double>(state.pendingJobs()));
+  return out;
+}
+
+// jobSettings() -> Promise<{ gradEnabled, numThreads }> as seen inside a job on the worker thread.
+Napi::Value jobSettings(const Napi::CallbackInfo& info) {
+  return runJob<ThreadSettings>(
+      info.Env(), [] { return ThreadSettings::current(); },
+      [](Napi::Env env, ThreadSettings& seen) -> Napi::Value {
+        auto out = Napi::Object::New(env);
+        out.Set("gradEnabled", seen.gradEnabled);
+        out.Set("numThreads", seen.numThreads);
+        return out;
+      });
+}
+
+// drain(): blocks until every queued job has run.
+Napi::Value drain(const Napi::CallbackInfo& info) {
+  EnvState::of(info.Env()).drain();
+  return info.Env().Undefined();
+}
+
+template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
+Napi::Value guardedFunction(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&] { return Fn(info); });
+}
+
+}  // namespace
+
+void InitRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("info", Napi::Function::New<guardedFunction<info>>(env, "info"));
+  exports.Set("cudaDeviceCount", Napi::Function::New<guardedFunction<cudaDeviceCount>>(env, "cudaDeviceCount"));
+  exports.Set("getNumThreads", Napi::Function::New<guardedFunction<getNumThreads>>(env, "getNumThreads"));
+  exports.Set("setNumThreads", Napi::Function::New<guardedFunction<setNumThreads>>(env, "setNumThreads"));
+  exports.Set("isGradEnabled", Napi::Function::New<guardedFunction<isGradEnabled>>(env, "isGradEnabled"));
+  exports.Set("setGradEnabled", Napi::Function::New<guardedFunction<setGradEnabled>>(env, "setGradEnabled"));
+  exports.Set("memory", Napi::Function::New<guardedFunction<memory>>(env, "memory"));
+  exports.Set("jobSettings", Napi::Function::New<guardedFunction<jobSettings>>(env, "jobSettings"));
+  exports.Set("drain", Napi::Function::New<guardedFunction<drain>>(env, "drain"));
+}
+
+}  // namespace byol::binding

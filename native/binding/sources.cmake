@@ -1,0 +1,10 @@
+# Sources of the Node-API addon: one file per JS class or concern.
+set(BYOL_BINDING_SOURCES
+  native/binding/addon.cc
+  native/binding/args.cc
+  native/binding/async_job.cc
+  native/binding/env_state.cc
+  native/binding/errors.cc
+  native/binding/runtime.cc
+  native/binding/tensor.cc
+)

@@ -1,0 +1,45 @@
+// The ordered executor: one worker thread that runs jobs in the order they were submitted.
+//
+// Why one ordered thread: jobs of a training step touch the same tensors and modules (forward, backward,
+// optimizer, EMA), and program order is then kept for free; LibTorch parallelises inside each op
+// (intra-op threads), so a second job thread would only compete for the same cores.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace byol {
+
+class OrderedExecutor {
+ public:
+  OrderedExecutor();
+  ~OrderedExecutor();  // finishes queued jobs, then joins the worker
+  OrderedExecutor(const OrderedExecutor&) = delete;
+  OrderedExecutor& operator=(const OrderedExecutor&) = delete;
+
+  // Queues `job`; it runs after every job submitted before it. Jobs must not throw (catch inside).
+  void submit(std::function<void()> job);
+
+  // Blocks until every job submitted so far has finished.
+  void drain();
+
+  // Jobs queued or running.
+  int64_t pending() const;
+
+ private:
+  void run();
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable idle_;
+  std::deque<std::function<void()>> queue_;
+  int64_t pending_ = 0;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace byol

@@ -1,0 +1,51 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "core/executor.h"
+#include "core/runtime.h"
+
+TEST(OrderedExecutor, RunsJobsInSubmissionOrder) {
+  byol::OrderedExecutor executor;
+  std::vector<int> order;
+  for (int i = 0; i < 100; ++i) executor.submit([&order, i] { order.push_back(i); });
+  executor.drain();
+  ASSERT_EQ(order.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(order[i], i);
+  EXPECT_EQ(executor.pending(), 0);
+}
+
+TEST(OrderedExecutor, DrainWaitsForARunningJob) {
+  byol::OrderedExecutor executor;
+  std::atomic<bool> done{false};
+  executor.submit([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    done = true;
+  });
+  executor.drain();
+  EXPECT_TRUE(done.load());
+}
+
+TEST(OrderedExecutor, DestructorFinishesQueuedJobs) {
+  std::atomic<int> ran{0};
+  {
+    byol::OrderedExecutor executor;
+    for (int i = 0; i < 10; ++i) executor.submit([&] { ++ran; });
+  }
+  EXPECT_EQ(ran.load(), 10);
+}
+
+TEST(ThreadSettings, ApplyCarriesGradModeAndThreadsToAnotherThread) {
+  const byol::ThreadSettings wanted{false, 2};
+  byol::ThreadSettings seen;
+  std::thread worker([&] {
+    wanted.apply();
+    seen = byol::ThreadSettings::current();
+  });
+  worker.join();
+  EXPECT_FALSE(seen.gradEnabled);
+  EXPECT_EQ(seen.numThreads, 2);
+}

@@ -1,0 +1,6 @@
+# GoogleTest sources for native/core: one file per core concern.
+set(BYOL_NATIVE_TEST_SOURCES
+  test/native/dtype_test.cc
+  test/native/tensor_factory_test.cc
+  test/native/executor_test.cc
+)
