@@ -6,4 +6,5 @@ set(BYOL_CORE_SOURCES
   native/core/tensor_checks.cc
   native/core/executor.cc
   native/core/runtime.cc
+  native/core/host_allocator.cc
 )
