@@ -12,4 +12,5 @@ set(BYOL_CORE_SOURCES
   native/core/mlp.cc
   native/core/safetensors.cc
   native/core/state_dict.cc
+  native/core/host_allocator.cc
 )

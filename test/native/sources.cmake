@@ -6,4 +6,5 @@ set(BYOL_NATIVE_TEST_SOURCES
   test/native/group_batch_norm_test.cc
   test/native/resnet_test.cc
   test/native/safetensors_test.cc
+  test/native/host_allocator_test.cc
 )
