@@ -8,6 +8,7 @@ Debian has no python3-safetensors, so the format is read and written here with j
                                               compare with IO's "output"; prints JSON, exit 0 when it matches
   safetensors_interop.py write WEIGHTS IO     randomise every parameter and buffer of a resnet50, save it to
                                               WEIGHTS, and an input and its eval-mode output to IO
+  (IO may be a .json file {"input": {"shape": [...], "data": [...]}, "output": ...} instead of safetensors.)
   safetensors_interop.py probe                exit 0 when torch and torchvision import
 Options: --size PX (default 64), --batch N (default 2), --seed S.
 """
@@ -69,6 +70,23 @@ def write_safetensors(path, tensors):
             f.write(raw)
 
 
+def read_io(path):
+    """Input and output tensors from a safetensors file, or from JSON ({"input": {"shape", "data"}, ...})."""
+    import torch
+    if not path.endswith(".json"):
+        return read_safetensors(path)
+    with open(path) as f:
+        raw = json.load(f)
+    return {k: torch.tensor(v["data"], dtype=torch.float32).reshape(v["shape"]) for k, v in raw.items()}
+
+
+def write_io(path, tensors):
+    if not path.endswith(".json"):
+        return write_safetensors(path, tensors)
+    with open(path, "w") as f:
+        json.dump({k: {"shape": list(v.shape), "data": v.reshape(-1).tolist()} for k, v in tensors.items()}, f)
+
+
 def randomise(model, seed):
     """Every parameter and buffer gets values a fresh model would not have (BN statistics included)."""
     import torch
@@ -121,7 +139,7 @@ def main():
             if not torch.equal(v, state[k].to(v.dtype)):
                 print(json.dumps({"ok": False, "error": f"{k} differs after load"}))
                 return 1
-        io = read_safetensors(args.io)
+        io = read_io(args.io)
         model.eval()
         with torch.no_grad():
             out = model(io["input"].float())
@@ -136,7 +154,7 @@ def main():
     with torch.no_grad():
         y = model(x)
     write_safetensors(args.weights, model.state_dict())
-    write_safetensors(args.io, {"input": x, "output": y})
+    write_io(args.io, {"input": x, "output": y})
     print(json.dumps({"ok": True, "keys": len(model.state_dict())}))
     return 0
 
