@@ -76,6 +76,7 @@ export interface NativeMemory {
 }
 
 export interface NativeAddon {
+  NativeLearner: new (encoder: NativeModule, options: NativeLearnerOptions) => NativeLearner;
   NativeTensor: new () => NativeTensor;
   fromData(data: HostArray, shape: number[], dtype: string): NativeTensor;
   full(shape: number[], value: number, dtype: string, device: string): NativeTensor;
@@ -175,6 +176,30 @@ export type NativeModuleKind =
   | 'sequential';
 
 export interface NativeAddon {
+  NativeLearner: new (encoder: NativeModule, options: NativeLearnerOptions) => NativeLearner;
   NativeModule: new () => NativeModule;
   createModule(kind: NativeModuleKind, options?: object): NativeModule;
+}
+
+/** The raw native BYOL learner (native/binding/learner.cc). Wrapped by lib/byol.ts's BYOL. */
+export interface NativeLearner {
+  forward(view1: NativeTensor, view2: NativeTensor): Promise<{ loss: NativeTensor; collapse: number }>;
+  forwardBackward(
+    view1: NativeTensor,
+    view2: NativeTensor,
+    lossScale: number,
+  ): Promise<{ loss: number; collapse: number; forwardMs: number; backwardMs: number }>;
+  embed(images: NativeTensor, projection: boolean): Promise<{ representation: NativeTensor; projection?: NativeTensor }>;
+  parameters(which: 'online' | 'target' | 'emaSources' | 'targetBuffers' | 'emaSourceBuffers'): [string, NativeTensor][];
+  train(mode: boolean): void;
+  modules(): { projector: NativeModule; predictor: NativeModule; targetEncoder?: NativeModule; targetProjector?: NativeModule };
+  representationSize(): number;
+}
+
+export interface NativeLearnerOptions {
+  imageSize: number;
+  channels: number;
+  projectionSize: number;
+  projectionHiddenSize: number;
+  useMomentum: boolean;
 }

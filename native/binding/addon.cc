@@ -4,6 +4,7 @@
 
 #include "binding/env_state.h"
 #include "binding/module.h"
+#include "binding/learner.h"
 #include "binding/runtime.h"
 #include "binding/tensor.h"
 #include "core/host_allocator.h"
@@ -19,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   byol::binding::InitRuntime(env, exports);
   byol::binding::Tensor::Init(env, exports);
   byol::binding::InitModules(env, exports);
+  byol::binding::InitLearner(env, exports);
   return exports;
 }
 

@@ -8,6 +8,10 @@
 
 #include "binding/errors.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace byol::binding {
 
 class Tensor : public Napi::ObjectWrap<Tensor> {
@@ -18,6 +22,8 @@ class Tensor : public Napi::ObjectWrap<Tensor> {
   // The tensor behind a JS value, or a TypeError naming `name`. Waits for pending jobs (see drain()).
   static at::Tensor unwrap(const Napi::Value& value, const char* name);
   static bool isTensor(const Napi::Value& value);
+  // [name, Tensor][] from named tensors (sharing storage).
+  static Napi::Array wrapNamed(Napi::Env env, const std::vector<std::pair<std::string, at::Tensor>>& tensors);
 
   explicit Tensor(const Napi::CallbackInfo& info);
   ~Tensor() override;

@@ -14,4 +14,5 @@ set(BYOL_CORE_SOURCES
   native/core/state_dict.cc
   native/core/host_allocator.cc
   native/core/byol_loss.cc
+  native/core/learner.cc
 )
