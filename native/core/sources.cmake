@@ -13,4 +13,5 @@ set(BYOL_CORE_SOURCES
   native/core/safetensors.cc
   native/core/state_dict.cc
   native/core/host_allocator.cc
+  native/core/byol_loss.cc
 )

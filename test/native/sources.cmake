@@ -7,4 +7,5 @@ set(BYOL_NATIVE_TEST_SOURCES
   test/native/resnet_test.cc
   test/native/safetensors_test.cc
   test/native/host_allocator_test.cc
+  test/native/byol_loss_test.cc
 )
