@@ -1,7 +1,8 @@
 // ResNet-50 speed, byol-torch vs torchvision in PyTorch Python on the same LibTorch and thread count:
 // training steps (forward + backward, batch 32, 64 px) and inference (no grad), contiguous and channels-last.
 // The two sides alternate step by step (Python runs as a child server), so both see the same machine load;
-// each figure is the median over the iterations. Not a test. Run after building the addon and the TypeScript:
+// each figure is the median over the iterations. On a busy machine wall-clock rates mostly measure the
+// load; the CPU seconds per image (all threads of each process) are the steadier comparison. Not a test. Run after building the addon and the TypeScript:
 //   npx tsc -p tsconfig.json && node scripts/bench/models.mjs [--iters 5] [--warmup 1] [--batch 32] [--size 64]
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -31,7 +32,8 @@ const nextLine = async () => {
 const theirSetup = JSON.parse(await nextLine());
 async function theirStep(work, fmt) {
   child.stdin.write(`${work} ${fmt}\n`);
-  return Number(await nextLine());
+  const [wall, cpu] = (await nextLine()).split(' ').map(Number);
+  return { wall, cpu };
 }
 
 // --- our side ------------------------------------------------------------------------------------------
@@ -48,6 +50,7 @@ for (const fmt of ['contiguous', 'channels_last']) {
 async function ourStep(work, fmt) {
   const { model, x, params } = models[fmt];
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   if (work === 'train') {
     model.train();
     for (const p of params) p.grad?.zeroGrad();
@@ -61,7 +64,8 @@ async function ourStep(work, fmt) {
     const y = await noGrad(() => model.forward(x));
     y.dispose();
   }
-  return (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6 };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -77,7 +81,12 @@ for (const work of ['train', 'infer']) {
       mine.push(await ourStep(work, fmt));
       theirs.push(await theirStep(work, fmt));
     }
-    results[`${work}_${fmt}`] = { ours: batch / median(mine), torch: batch / median(theirs) };
+    results[`${work}_${fmt}`] = {
+      ours: batch / median(mine.map((m) => m.wall)),
+      torch: batch / median(theirs.map((m) => m.wall)),
+      oursCpu: median(mine.map((m) => m.cpu)) / batch,
+      torchCpu: median(theirs.map((m) => m.cpu)) / batch,
+    };
   }
 }
 child.stdin.write('quit\n');
@@ -87,13 +96,18 @@ console.log(`ResNet-50, batch ${batch}, ${size} px, ${threads} thread(s); median
 console.log(`byol-torch on LibTorch ${info.libtorch}; torchvision on PyTorch ${theirSetup.torch} with ${theirSetup.threads} thread(s)`);
 console.log(`machine load average (1/5/15 min) at the end: ${loadavg().map((l) => l.toFixed(1)).join(' / ')}\n`);
 const pad = (s, n) => String(s).padEnd(n);
-console.log(`${pad('work', 17)}${pad('format', 15)}${pad('ours img/s', 12)}${pad('torch img/s', 13)}ours/torch`);
+console.log(`${pad('work', 17)}${pad('format', 15)}${pad('ours img/s', 12)}${pad('torch img/s', 13)}${pad('ours/torch', 12)}` +
+  `${pad('ours cpu-ms/img', 17)}${pad('torch cpu-ms/img', 18)}speed by cpu`);
 const names = { train: 'train (fwd+bwd)', infer: 'inference' };
 for (const [key, r] of Object.entries(results)) {
   const [work, ...rest] = key.split('_');
-  console.log(`${pad(names[work], 17)}${pad(rest.join('-'), 15)}${pad(r.ours.toFixed(1), 12)}${pad(r.torch.toFixed(1), 13)}${(r.ours / r.torch).toFixed(2)}x`);
+  console.log(`${pad(names[work], 17)}${pad(rest.join('-'), 15)}${pad(r.ours.toFixed(1), 12)}${pad(r.torch.toFixed(1), 13)}` +
+    `${pad(`${(r.ours / r.torch).toFixed(2)}x`, 12)}${pad((r.oursCpu * 1000).toFixed(0), 17)}${pad((r.torchCpu * 1000).toFixed(0), 18)}` +
+    `${(r.torchCpu / r.oursCpu).toFixed(2)}x`);
 }
 const ratio = (work, side) => (results[`${work}_channels_last`][side] / results[`${work}_contiguous`][side]).toFixed(2);
-console.log(`\nchannels-last / contiguous: train ours ${ratio('train', 'ours')}x, torch ${ratio('train', 'torch')}x; ` +
-  `inference ours ${ratio('infer', 'ours')}x, torch ${ratio('infer', 'torch')}x`);
+const cpuRatio = (work, side) => (results[`${work}_contiguous`][side] / results[`${work}_channels_last`][side]).toFixed(2);
+console.log(`\nchannels-last speed-up over contiguous (wall / by cpu): train ours ${ratio('train', 'ours')}x / ` +
+  `${cpuRatio('train', 'oursCpu')}x, torch ${ratio('train', 'torch')}x / ${cpuRatio('train', 'torchCpu')}x; ` +
+  `inference ours ${ratio('infer', 'ours')}x / ${cpuRatio('infer', 'oursCpu')}x, torch ${ratio('infer', 'torch')}x / ${cpuRatio('infer', 'torchCpu')}x`);
 console.log('goals: ours/torch >= 1.0 per format; channels-last/contiguous >= 1.1 for training (ours)');

@@ -4,7 +4,7 @@ and inference (no grad), contiguous and channels-last.
 
 Runs as a server so the two sides can alternate iterations under the same machine load: reads one
 command per line on stdin, "<work> <format>" (work: train|infer, format: contiguous|channels_last), runs
-one step and prints its seconds; "quit" ends. The first line printed is a JSON object describing the setup."""
+one step and prints its wall-clock seconds and the CPU seconds of the process (all threads); "quit" ends. The first line printed is a JSON object describing the setup."""
 import argparse
 import json
 import sys
@@ -35,6 +35,7 @@ def main():
         work, fmt = cmd
         model, x = models[fmt], inputs[fmt]
         t0 = time.perf_counter()
+        c0 = time.process_time()
         if work == "train":
             model.train()
             model.zero_grad()
@@ -43,7 +44,7 @@ def main():
             model.eval()
             with torch.no_grad():
                 model(x)
-        print(time.perf_counter() - t0, flush=True)
+        print(time.perf_counter() - t0, time.process_time() - c0, flush=True)
 
 
 if __name__ == "__main__":
