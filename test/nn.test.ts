@@ -13,6 +13,7 @@ import {
   linear,
   manualSeed,
   maxPool2d,
+  memory,
   mlp,
   noGrad,
   randn,
@@ -165,6 +166,16 @@ describe('ResNets', () => {
     const x = randn([2, 3, 32, 32]);
     const y1 = await net.forward(x), y2 = await net.forward(x);
     expect(maxRelDiff(y1, y2)).toBe(0);
+  });
+
+  it('queue forward passes without blocking the JS thread, in order', async () => {
+    const net = resnet18().eval();
+    const x = randn([2, 3, 64, 64]);
+    const first = net.forward(x);
+    const second = net.forward(x);  // submitted while the first still runs: no waiting for it
+    expect(memory().pendingJobs).toBeGreaterThanOrEqual(2);
+    const [a, b] = await Promise.all([first, second]);
+    expect(maxRelDiff(a, b)).toBe(0);
   });
 
   it('train: gradients reach the parameters through forward', async () => {

@@ -174,7 +174,7 @@ ModuleHandle& Module::settled() {
 
 Napi::Value Module::forward(const Napi::CallbackInfo& info) {
   BYOL_EXPECT_TYPE(handle_ != nullptr, "forward: expected a module created by a factory");
-  at::Tensor input = Tensor::unwrap(info[0], "input");
+  at::Tensor input = Tensor::unwrapQueued(info[0], "input");  // no waiting: the job queues behind the others
   const int64_t groups = info[1].IsUndefined() ? 1 : intArg(info[1], "groups");
   BYOL_EXPECT_RANGE(groups >= 1, "forward: groups: expected a positive integer, received ", groups);
   BYOL_EXPECT_RANGE(input.dim() >= 1 && input.size(0) % groups == 0, "forward: input: expected a batch of ", groups,

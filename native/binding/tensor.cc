@@ -241,6 +241,11 @@ at::Tensor Tensor::unwrap(const Napi::Value& value, const char* name) {
   return Tensor::Unwrap(value.As<Napi::Object>())->handle(name);
 }
 
+at::Tensor Tensor::unwrapQueued(const Napi::Value& value, const char* name) {
+  BYOL_EXPECT_TYPE(isTensor(value), name, ": expected a Tensor, received ", describe(value));
+  return Tensor::Unwrap(value.As<Napi::Object>())->handle(name, false);
+}
+
 Tensor::Tensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tensor>(info) {}
 
 Tensor::~Tensor() {

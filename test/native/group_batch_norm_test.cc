@@ -36,6 +36,10 @@ void compareWithSeparatePasses(int64_t spatialDims, std::vector<int64_t> shape, 
     for (const auto& part : xb.chunk(groups, 0)) parts.push_back(separate->forward(part));
     at::Tensor ySep = at::cat(parts, 0);
     EXPECT_LT(maxRelDiff(y, ySep), 1e-6);
+    // A channels-last activation stays channels-last (else the next convolution would convert it back).
+    if (channelsLast) {
+      EXPECT_TRUE(y.is_contiguous(at::MemoryFormat::ChannelsLast));
+    }
     // The groups really are normalised separately: each group has mean ~bias, not just the whole batch.
     const at::Tensor gradOut = torch::randn(shape);
     (y * gradOut).sum().backward();
