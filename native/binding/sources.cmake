@@ -7,4 +7,5 @@ set(BYOL_BINDING_SOURCES
   native/binding/errors.cc
   native/binding/runtime.cc
   native/binding/tensor.cc
+  native/binding/ema.cc
 )
