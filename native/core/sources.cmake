@@ -6,6 +6,7 @@ set(BYOL_CORE_SOURCES
   native/core/tensor_checks.cc
   native/core/executor.cc
   native/core/runtime.cc
+  native/core/host_allocator.cc
   native/core/ema.cc
   native/core/ema_cpu_default.cc
   native/core/ema_cpu_avx2.cc
