@@ -31,3 +31,4 @@ export {
   type MemoryInfo,
 } from './runtime.js';
 export { NativeLoadError } from './native.js';
+export * as ema from './ema.js';
