@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <ATen/Parallel.h>
+#include <c10/core/CPUAllocator.h>
+
+#include <atomic>
 
 #include <cmath>
 #include <limits>
@@ -9,6 +12,7 @@
 
 #include "core/ema.h"
 #include "core/errors.h"
+#include "core/host_allocator.h"
 
 namespace {
 
@@ -212,6 +216,50 @@ TEST(Ema, TargetsEndWithoutGradInPlaceWithVersionBumped) {
   EXPECT_EQ(target.data_ptr(), ptr) << "updated in place";
   EXPECT_GT(target._version(), version);
   EXPECT_GT(strided._version(), version2);
+}
+
+namespace {
+
+// Counts CPU tensor allocations while installed; forwards to the allocator it replaced.
+class CountingAllocator final : public c10::Allocator {
+ public:
+  explicit CountingAllocator(c10::Allocator* inner) : inner_(inner) {}
+  c10::DataPtr allocate(size_t bytes) const override {
+    ++count;
+    return inner_->allocate(bytes);
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return inner_->raw_deleter(); }
+  mutable std::atomic<int> count{0};
+
+ private:
+  c10::Allocator* inner_;
+};
+
+}  // namespace
+
+TEST(Ema, FlatPathAllocatesNoTensorMemory) {
+  KernelScope scope;
+  at::set_num_threads(2);
+  std::vector<at::Tensor> targets, sources;
+  for (at::ScalarType type : kDtypes) {
+    for (int64_t n : kSizes) {
+      targets.push_back(randomTensor({n}, type));
+      sources.push_back(randomTensor({n}, type));
+    }
+  }
+  targets.push_back(randomTensor({8, 5, 3, 3}, at::kFloat).contiguous(at::MemoryFormat::ChannelsLast));
+  sources.push_back(randomTensor({8, 5, 3, 3}, at::kFloat).contiguous(at::MemoryFormat::ChannelsLast));
+  byol::ema_(targets, sources, 0.99);  // first call: the segment table grows once
+  // The addon's allocator (priority 1) underneath, as in production; the counter takes its place and gives
+  // it back at the same priority, so the rest of the suite sees the same state in any order.
+  byol::installHostAllocator();
+  c10::Allocator* previous = c10::GetCPUAllocator();
+  CountingAllocator counting(previous);
+  c10::SetCPUAllocator(&counting, /*priority=*/1);
+  for (int i = 0; i < 3; ++i) byol::ema_(targets, sources, 0.99);
+  const at::Tensor probe = at::empty({16});  // the counter does count
+  c10::SetCPUAllocator(previous, /*priority=*/1);
+  EXPECT_EQ(counting.count.load(), 1) << "ema_ allocated tensor memory";
 }
 
 TEST(Ema, EmptyListsAndEmptyTensorsAreFine) {
