@@ -359,7 +359,7 @@ TEST(EmaCuda, MatchesTheCpuKernel) {
   const at::Device cuda(at::kCUDA, 0);
   std::vector<at::Tensor> targets, sources, cpuTargets, cpuSources;
   // More than one launch (kSpansPerLaunch = 128), every dtype, odd sizes, misaligned views.
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < 450; ++i) {  // 150 per dtype: two launches per group
     const at::ScalarType type = kDtypes[i % 3];
     const int64_t n = i == 7 ? (int64_t{1} << 22) + 5 : 1 + (i * 7919) % 5000;
     at::Tensor t = randomTensor({n + 1}, type), s = randomTensor({n + 2}, type);
