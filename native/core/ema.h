@@ -12,14 +12,19 @@
 // How it runs:
 //   - Pairs whose memory is dense with identical strides (contiguous, channels-last, ...) take the fast path.
 //     CPU: one at::parallel_for over the combined element count of all such pairs (every dtype), each chunk
-//     mapped onto its tensor segments, vectorised with at::vec (an AVX2+FMA+F16C build chosen at run time
-//     where the CPU has it, a portable build otherwise). CUDA: a multi-tensor kernel (native/core/ema_cuda.cu)
-//     per (device, dtype) group, on the current stream, when this build has it.
-//   - Any other pair (non-dense or differently strided views, or a device without a fast path) is updated
-//     with in-place strided ops under no-grad (target.mul_(tau).add_(source, 1 - tau)): no allocation, two
-//     passes, and for 16-bit dtypes one extra rounding.
-//   - No tensor is allocated per call. The segment table lives in a thread_local vector that keeps its
-//     capacity, so after the first call with the largest list there is no heap allocation at all.
+//     mapped onto its tensor segments. The span kernel (ema_cpu_kernel.h) is built twice and chosen at run
+//     time: AVX2+FMA+F16C where the CPU has it (at::vec's AVX2 vectors when sleef.h is installed, else loops
+//     the compiler vectorises; F16C intrinsics for float16), and a portable build (plain loops; float16 there
+//     converts in software, ~10x slower than float32). ATEN_CPU_CAPABILITY=default forces the portable one.
+//     CUDA: a multi-tensor kernel (native/core/ema_cuda.cu) per (device, dtype) group on the current stream,
+//     when this build has it (BYOL_EMA_CUDA_KERNEL).
+//   - Any other pair (non-dense or differently strided views, float64 on CUDA, a CUDA build without the
+//     kernel) is updated with in-place strided ops under no-grad: target.mul_(tau).add_(source, 1 - tau). Two
+//     passes, for 16-bit dtypes one extra rounding, and no tensor-sized allocation (ATen wraps the scalar in a
+//     0-dim tensor).
+//   - The fast path allocates no tensor memory (test/native/ema_test.cc counts). The segment table lives in a
+//     thread_local vector that keeps its capacity, so after the first call with the largest list there is no
+//     heap allocation at all.
 //   - Writes through raw pointers bump each target's version counter, as an in-place op would.
 #pragma once
 
