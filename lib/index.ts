@@ -32,3 +32,4 @@ export {
 } from './runtime.js';
 export { NativeLoadError } from './native.js';
 export * from './nn.js';
+export * as ema from './ema.js';

@@ -203,3 +203,16 @@ export interface NativeLearnerOptions {
   projectionHiddenSize: number;
   useMomentum: boolean;
 }
+
+// --- ema (native/binding/ema.cc) -------------------------------------------------------------------------
+export interface NativeAddon {
+  /** targets[i] = tau·targets[i] + (1 − tau)·sources[i] in place, then bufferTargets[i] ← bufferSources[i]. */
+  emaUpdate(
+    targets: NativeTensor[],
+    sources: NativeTensor[],
+    tau: number,
+    bufferTargets?: NativeTensor[],
+    bufferSources?: NativeTensor[],
+  ): Promise<void>;
+  emaCpuKernel(): 'avx2' | 'default';
+}

@@ -2,6 +2,7 @@
 #include <napi.h>
 #include <ATen/Parallel.h>
 
+#include "binding/ema.h"
 #include "binding/env_state.h"
 #include "binding/module.h"
 #include "binding/learner.h"
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   byol::binding::Tensor::Init(env, exports);
   byol::binding::InitModules(env, exports);
   byol::binding::InitLearner(env, exports);
+  byol::binding::InitEma(env, exports);
   return exports;
 }
 

@@ -9,4 +9,5 @@ set(BYOL_BINDING_SOURCES
   native/binding/tensor.cc
   native/binding/module.cc
   native/binding/learner.cc
+  native/binding/ema.cc
 )
