@@ -2,6 +2,7 @@
 #include <napi.h>
 #include <ATen/Parallel.h>
 
+#include "binding/augment.h"
 #include "binding/env_state.h"
 #include "binding/runtime.h"
 #include "binding/tensor.h"
@@ -15,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   at::set_num_threads(state->numThreads);
   byol::binding::InitRuntime(env, exports);
   byol::binding::Tensor::Init(env, exports);
+  byol::binding::InitAugment(env, exports);
   return exports;
 }
 

@@ -6,4 +6,6 @@ set(BYOL_CORE_SOURCES
   native/core/tensor_checks.cc
   native/core/executor.cc
   native/core/runtime.cc
+  native/core/augment.cc
+  native/core/augment_ops.cc
 )
