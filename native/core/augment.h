@@ -3,14 +3,15 @@
 // All per-image parameters are drawn up front on the CPU from a seeded generator (so the same seed gives the
 // same views on the same device, whatever the thread count), then each stage runs as batched tensor ops on the
 // input's device:
-//   random resized crop + horizontal flip   one batched matmul pair: out = Ry[n] @ x[n] @ Rx[n]^T, where
-//                                            Rx/Ry hold each image's interpolation weights (crop, resize,
-//                                            flip and antialias folded in), matching torch's interpolate on
-//                                            the cropped image (align_corners = false);
+//   random resized crop + horizontal flip   one separable resampling of the whole batch: each output pixel a
+//                                            weighted sum of its taps in the input, with each image's crop,
+//                                            resize, flip and antialias folded into its taps, matching torch's
+//                                            interpolate on the cropped image (align_corners = false). CPU: a
+//                                            tap loop; CUDA: the taps as dense matrices, two batched matmuls;
 //   colour jitter (random order per image)  four passes; pass k applies to each image the op its
 //                                            permutation puts at position k (blends as one batched op, hue on
 //                                            the images that need it);
-//   grayscale, Gaussian blur (separable, reflect padding, as a batched matmul pair), solarize, normalise.
+//   grayscale, Gaussian blur (separable taps, reflect padding), solarize, normalise.
 // The maths of every op follows torchvision.transforms.functional on float tensors.
 #pragma once
 
@@ -19,6 +20,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace byol {
@@ -104,11 +106,28 @@ at::Tensor augmentBatch(const at::Tensor& input, const AugmentOptions& options, 
 
 // ---- The stages, on float NCHW batches, with per-image parameters (public for tests against torchvision) ----
 
+// How separable resampling (crop + resize, blur) runs. Taps: each output a weighted sum of its few taps, a
+// CPU loop. Dense: per-image (out x in) matrices and two batched matmuls, for GPUs. Auto: Taps on the CPU.
+enum class Resampler { Auto, Taps, Dense };
+// One image's taps along an axis: for every output position, its (input index, weight) pairs.
+using Taps = std::vector<std::vector<std::pair<int64_t, double>>>;
+// Per-image taps of a batch, padded to T taps with zero weights: index (N, out, T) int64, weight float32.
+struct AxisTaps {
+  at::Tensor index, weight;
+};
+AxisTaps packTaps(const std::vector<Taps>& images);
+at::Tensor tapsToDense(const Taps& taps, int64_t inSize);
+// Resizing the segment [start, start + length) of an axis to outSize samples as torch's interpolate
+// (align_corners = false) does on the cropped image; reversed when `flip`.
+Taps resizeTaps(int64_t start, int64_t length, int64_t outSize, Interpolation interpolation, bool antialias,
+                bool flip);
+// A 1-d Gaussian blur with reflect padding, as torchvision's gaussian_blur.
+Taps blurTaps(int64_t size, int64_t kernel, double sigma);
+
 // Crops params[n]'s box, resizes to outH x outW, flips where params[n].flip.
 at::Tensor resizedCrop(const at::Tensor& x, const std::vector<ImageParams>& params, int64_t outH, int64_t outW,
-                       Interpolation interpolation, bool antialias);
-// The interpolation weights (out x in) that resize a length `length` segment starting at `start` of an axis of
-// `inSize` to `outSize` samples, reversed when `flip`.
+                       Interpolation interpolation, bool antialias, Resampler resampler = Resampler::Auto);
+// resizeTaps as a dense (out x in) matrix.
 at::Tensor resizeWeights(int64_t inSize, int64_t start, int64_t length, int64_t outSize, Interpolation interpolation,
                          bool antialias, bool flip);
 // Colour jitter in each image's order, only where params[n].jitter.
@@ -121,7 +140,8 @@ at::Tensor adjustHueTensorOps(const at::Tensor& x, const at::Tensor& factors);
 at::Tensor toGray(const at::Tensor& x);
 at::Tensor grayscale(const at::Tensor& x, const std::vector<ImageParams>& params);
 // Separable Gaussian blur, reflect padding, kernel kH x kW, sigma per image, where params[n].blur.
-at::Tensor gaussianBlur(const at::Tensor& x, const std::vector<ImageParams>& params, int64_t kH, int64_t kW);
+at::Tensor gaussianBlur(const at::Tensor& x, const std::vector<ImageParams>& params, int64_t kH, int64_t kW,
+                        Resampler resampler = Resampler::Auto);
 // The (size x size) matrix of a 1-d Gaussian blur with reflect padding.
 at::Tensor blurWeights(int64_t size, int64_t kernel, double sigma);
 at::Tensor solarize(const at::Tensor& x, const std::vector<ImageParams>& params, double threshold);

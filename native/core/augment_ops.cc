@@ -46,8 +46,8 @@ at::Tensor indexTensor(const std::vector<int64_t>& index, const at::Device& devi
   return t.to(device);
 }
 
-// out = Ry[n] @ x[n] @ Rx[n]^T for every image and channel: Ry (n, outH, H), Rx (n, outW, W).
-at::Tensor separable(const at::Tensor& x, const at::Tensor& ry, const at::Tensor& rx) {
+// Dense path: out = Ry[n] @ x[n] @ Rx[n]^T for every image and channel: Ry (n, outH, H), Rx (n, outW, W).
+at::Tensor separableDense(const at::Tensor& x, const at::Tensor& ry, const at::Tensor& rx) {
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t outH = ry.size(1), outW = rx.size(1);
   // Along W: one bmm over (n, C*H, W) @ (n, W, outW).
@@ -55,6 +55,79 @@ at::Tensor separable(const at::Tensor& x, const at::Tensor& ry, const at::Tensor
   // Along H: each channel of each image; the (n, 1, outH, H) weights broadcast over channels.
   if (c == 1) return at::bmm(ry, y.view({n, h, outW})).view({n, 1, outH, outW});
   return at::matmul(ry.unsqueeze(1), y);
+}
+
+at::Tensor denseFromTaps(const AxisTaps& taps, int64_t inSize, const at::Device& device) {
+  const int64_t n = taps.index.size(0), out = taps.index.size(1);
+  return at::zeros({n, out, inSize}, at::TensorOptions(device).dtype(at::kFloat))
+      .scatter_add_(2, taps.index.to(device), taps.weight.to(device));
+}
+
+// Tap path on the CPU: along W, then along H, each output a weighted sum of its T taps.
+at::Tensor separableTapsCpu(const at::Tensor& input, const AxisTaps& ty, const AxisTaps& tx) {
+  const at::Tensor x = input.contiguous();
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t outH = ty.index.size(1), outW = tx.index.size(1);
+  const int64_t tyT = ty.index.size(2), txT = tx.index.size(2);
+  at::Tensor mid = at::empty({n, c, h, outW}, x.options());
+  {
+    const float* in = x.data_ptr<float>();
+    float* out = mid.data_ptr<float>();
+    const int64_t* ix = tx.index.data_ptr<int64_t>();
+    const float* wt = tx.weight.data_ptr<float>();
+    const int64_t rows = c * h;
+    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, outW * txT));
+    at::parallel_for(0, n * rows, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t img = r / rows;
+        const float* src = in + r * w;
+        float* dst = out + r * outW;
+        const int64_t* i0 = ix + img * outW * txT;
+        const float* w0 = wt + img * outW * txT;
+        for (int64_t o = 0; o < outW; ++o) {
+          float sum = 0;
+          for (int64_t t = 0; t < txT; ++t) sum += w0[o * txT + t] * src[i0[o * txT + t]];
+          dst[o] = sum;
+        }
+      }
+    });
+  }
+  at::Tensor result = at::empty({n, c, outH, outW}, x.options());
+  {
+    const float* in = mid.data_ptr<float>();
+    float* out = result.data_ptr<float>();
+    const int64_t* iy = ty.index.data_ptr<int64_t>();
+    const float* wt = ty.weight.data_ptr<float>();
+    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, outW * tyT));
+    at::parallel_for(0, n * c * outH, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t q = begin; q < end; ++q) {
+        const int64_t o = q % outH, plane = q / outH, img = plane / c;
+        const float* base = in + plane * h * outW;
+        float* dst = out + q * outW;
+        const int64_t* i0 = iy + (img * outH + o) * tyT;
+        const float* w0 = wt + (img * outH + o) * tyT;
+        {
+          const float* src = base + i0[0] * outW;
+          const float k = w0[0];
+          for (int64_t j = 0; j < outW; ++j) dst[j] = k * src[j];
+        }
+        for (int64_t t = 1; t < tyT; ++t) {
+          const float k = w0[t];
+          if (k == 0) continue;
+          const float* src = base + i0[t] * outW;
+          for (int64_t j = 0; j < outW; ++j) dst[j] += k * src[j];
+        }
+      }
+    });
+  }
+  return result;
+}
+
+at::Tensor separable(const at::Tensor& x, const AxisTaps& ty, const AxisTaps& tx, Resampler resampler) {
+  const bool dense = resampler == Resampler::Dense || (resampler == Resampler::Auto && !x.is_cpu());
+  if (dense) return separableDense(x, denseFromTaps(ty, x.size(2), x.device()), denseFromTaps(tx, x.size(3), x.device()));
+  BYOL_EXPECT_RANGE(x.is_cpu(), "resampler: the tap resampler runs on the CPU only, received a tensor on ", x.device());
+  return separableTapsCpu(x, ty, tx);
 }
 
 // 1-channel or 3-channel luma: 0.2989 R + 0.587 G + 0.114 B.
@@ -127,10 +200,8 @@ void hueShiftCpu(const at::Tensor& x, at::Tensor& out, const at::Tensor& factors
 
 }  // namespace
 
-at::Tensor resizeWeights(int64_t inSize, int64_t start, int64_t length, int64_t outSize, Interpolation interpolation,
-                         bool antialias, bool flip) {
-  auto weights = at::zeros({outSize, inSize}, at::kDouble);
-  auto acc = weights.accessor<double, 2>();
+Taps resizeTaps(int64_t start, int64_t length, int64_t outSize, Interpolation interpolation, bool antialias, bool flip) {
+  Taps taps(static_cast<size_t>(outSize));
   const double scale = static_cast<double>(length) / static_cast<double>(outSize);
   const bool bicubic = interpolation == Interpolation::Bicubic;
   for (int64_t o = 0; o < outSize; ++o) {
@@ -143,14 +214,14 @@ at::Tensor resizeWeights(int64_t inSize, int64_t start, int64_t length, int64_t 
       const int64_t lo = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
       const int64_t hi = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), length);
       double total = 0;
-      std::vector<double> taps;
+      std::vector<double> weights;
       for (int64_t j = lo; j < hi; ++j) {
         const double arg = (static_cast<double>(j) - center + 0.5) * invscale;
-        taps.push_back(bicubic ? cubic(arg, -0.5) : triangle(arg));
-        total += taps.back();
+        weights.push_back(bicubic ? cubic(arg, -0.5) : triangle(arg));
+        total += weights.back();
       }
       for (int64_t j = lo; j < hi; ++j) {
-        acc[row][start + j] += total != 0 ? taps[j - lo] / total : 0;
+        taps[static_cast<size_t>(row)].push_back({start + j, total != 0 ? weights[static_cast<size_t>(j - lo)] / total : 0});
       }
     } else if (!bicubic) {
       // upsample_bilinear2d, align_corners = false: source clamped at 0, upper neighbour clamped at the edge.
@@ -159,8 +230,8 @@ at::Tensor resizeWeights(int64_t inSize, int64_t start, int64_t length, int64_t 
       const auto i0 = std::min<int64_t>(static_cast<int64_t>(src), length - 1);
       const int64_t i1 = std::min<int64_t>(i0 + 1, length - 1);
       const double l1 = src - static_cast<double>(i0);
-      acc[row][start + i0] += 1 - l1;
-      acc[row][start + i1] += l1;
+      taps[static_cast<size_t>(row)].push_back({start + i0, 1 - l1});
+      taps[static_cast<size_t>(row)].push_back({start + i1, l1});
     } else {
       // upsample_bicubic2d, align_corners = false, a = -0.75, taps clamped to the crop.
       const double src = scale * (static_cast<double>(o) + 0.5) - 0.5;
@@ -170,24 +241,60 @@ at::Tensor resizeWeights(int64_t inSize, int64_t start, int64_t length, int64_t 
       const double coeffs[4] = {cubic(t + 1, -0.75), cubic(t, -0.75), cubic(1 - t, -0.75), cubic(2 - t, -0.75)};
       for (int k = 0; k < 4; ++k) {
         const int64_t idx = std::min<int64_t>(std::max<int64_t>(i0 - 1 + k, 0), length - 1);
-        acc[row][start + idx] += coeffs[k];
+        taps[static_cast<size_t>(row)].push_back({start + idx, coeffs[k]});
       }
     }
   }
-  return weights.to(at::kFloat);
+  return taps;
+}
+
+at::Tensor tapsToDense(const Taps& taps, int64_t inSize) {
+  auto dense = at::zeros({static_cast<int64_t>(taps.size()), inSize}, at::kDouble);
+  auto acc = dense.accessor<double, 2>();
+  for (size_t o = 0; o < taps.size(); ++o) {
+    for (const auto& [index, weight] : taps[o]) acc[static_cast<int64_t>(o)][index] += weight;
+  }
+  return dense.to(at::kFloat);
+}
+
+AxisTaps packTaps(const std::vector<Taps>& images) {
+  const auto n = static_cast<int64_t>(images.size());
+  const int64_t out = n > 0 ? static_cast<int64_t>(images[0].size()) : 0;
+  size_t width = 1;
+  for (const auto& taps : images) {
+    for (const auto& row : taps) width = std::max(width, row.size());
+  }
+  const auto t = static_cast<int64_t>(width);
+  AxisTaps packed{at::zeros({n, out, t}, at::kLong), at::zeros({n, out, t}, at::kFloat)};
+  int64_t* index = packed.index.data_ptr<int64_t>();
+  float* weight = packed.weight.data_ptr<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t o = 0; o < out; ++o) {
+      const auto& row = images[static_cast<size_t>(i)][static_cast<size_t>(o)];
+      for (size_t k = 0; k < row.size(); ++k) {
+        index[(i * out + o) * t + static_cast<int64_t>(k)] = row[k].first;
+        weight[(i * out + o) * t + static_cast<int64_t>(k)] = static_cast<float>(row[k].second);
+      }
+      // Padding taps repeat the first index with weight 0.
+      for (size_t k = row.size(); k < width; ++k) index[(i * out + o) * t + static_cast<int64_t>(k)] = row.empty() ? 0 : row[0].first;
+    }
+  }
+  return packed;
+}
+
+at::Tensor resizeWeights(int64_t inSize, int64_t start, int64_t length, int64_t outSize, Interpolation interpolation,
+                         bool antialias, bool flip) {
+  return tapsToDense(resizeTaps(start, length, outSize, interpolation, antialias, flip), inSize);
 }
 
 at::Tensor resizedCrop(const at::Tensor& x, const std::vector<ImageParams>& params, int64_t outH, int64_t outW,
-                       Interpolation interpolation, bool antialias) {
-  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
-  auto ry = at::empty({n, outH, h}, at::kFloat);
-  auto rx = at::empty({n, outW, w}, at::kFloat);
-  for (int64_t i = 0; i < n; ++i) {
-    const auto& p = params[static_cast<size_t>(i)];
-    ry[i].copy_(resizeWeights(h, p.top, p.cropHeight, outH, interpolation, antialias, false));
-    rx[i].copy_(resizeWeights(w, p.left, p.cropWidth, outW, interpolation, antialias, p.flip));
+                       Interpolation interpolation, bool antialias, Resampler resampler) {
+  std::vector<Taps> ty, tx;
+  for (const auto& p : params) {
+    ty.push_back(resizeTaps(p.top, p.cropHeight, outH, interpolation, antialias, false));
+    tx.push_back(resizeTaps(p.left, p.cropWidth, outW, interpolation, antialias, p.flip));
   }
-  return separable(x, ry.to(x.device()), rx.to(x.device()));
+  return separable(x, packTaps(ty), packTaps(tx), resampler);
 }
 
 at::Tensor toGray(const at::Tensor& x) { return luma(x); }
@@ -317,47 +424,50 @@ at::Tensor grayscale(const at::Tensor& x, const std::vector<ImageParams>& params
   return at::where(imageMask(flags, x.device()), luma(x).expand_as(x), x);
 }
 
-at::Tensor blurWeights(int64_t size, int64_t kernel, double sigma) {
+Taps blurTaps(int64_t size, int64_t kernel, double sigma) {
   const int64_t half = kernel / 2;
   BYOL_EXPECT_RANGE(kernel >= 1 && kernel % 2 == 1 && half < size, "blurKernel: expected an odd size below ", 2 * size,
                     " for a side of ", size, ", received ", kernel);
-  std::vector<double> taps;
+  std::vector<double> weights;
   double total = 0;
   for (int64_t t = -half; t <= half; ++t) {
     const double z = static_cast<double>(t) / sigma;
-    taps.push_back(std::exp(-0.5 * z * z));
-    total += taps.back();
+    weights.push_back(std::exp(-0.5 * z * z));
+    total += weights.back();
   }
-  auto weights = at::zeros({size, size}, at::kDouble);
-  auto acc = weights.accessor<double, 2>();
+  Taps taps(static_cast<size_t>(size));
   for (int64_t o = 0; o < size; ++o) {
     for (int64_t t = -half; t <= half; ++t) {
       int64_t i = o + t;
       if (i < 0) i = -i;                        // reflect padding (edge not repeated)
       if (i >= size) i = 2 * (size - 1) - i;
-      acc[o][i] += taps[static_cast<size_t>(t + half)] / total;
+      taps[static_cast<size_t>(o)].push_back({i, weights[static_cast<size_t>(t + half)] / total});
     }
   }
-  return weights.to(at::kFloat);
+  return taps;
 }
 
-at::Tensor gaussianBlur(const at::Tensor& x, const std::vector<ImageParams>& params, int64_t kH, int64_t kW) {
+at::Tensor blurWeights(int64_t size, int64_t kernel, double sigma) {
+  return tapsToDense(blurTaps(size, kernel, sigma), size);
+}
+
+at::Tensor gaussianBlur(const at::Tensor& x, const std::vector<ImageParams>& params, int64_t kH, int64_t kW,
+                        Resampler resampler) {
   std::vector<int64_t> index;
   for (size_t i = 0; i < params.size(); ++i) {
     if (params[i].blur) index.push_back(static_cast<int64_t>(i));
   }
   if (index.empty() || (kH == 1 && kW == 1)) return x;
-  const int64_t m = static_cast<int64_t>(index.size()), h = x.size(2), w = x.size(3);
-  auto by = at::empty({m, h, h}, at::kFloat);
-  auto bx = at::empty({m, w, w}, at::kFloat);
-  for (int64_t j = 0; j < m; ++j) {
-    const double sigma = params[static_cast<size_t>(index[static_cast<size_t>(j)])].sigma;
-    by[j].copy_(blurWeights(h, kH, sigma));
-    bx[j].copy_(blurWeights(w, kW, sigma));
+  const int64_t h = x.size(2), w = x.size(3);
+  std::vector<Taps> ty, tx;
+  for (int64_t i : index) {
+    const double sigma = params[static_cast<size_t>(i)].sigma;
+    ty.push_back(blurTaps(h, kH, sigma));
+    tx.push_back(blurTaps(w, kW, sigma));
   }
-  const bool all = m == x.size(0);
+  const bool all = static_cast<int64_t>(index.size()) == x.size(0);
   const at::Tensor idx = indexTensor(index, x.device());
-  at::Tensor blurred = separable(all ? x : x.index_select(0, idx), by.to(x.device()), bx.to(x.device()));
+  at::Tensor blurred = separable(all ? x : x.index_select(0, idx), packTaps(ty), packTaps(tx), resampler);
   return all ? blurred : x.index_copy(0, idx, blurred);
 }
 
