@@ -2,6 +2,8 @@
 // augment_ops.cc).
 #include "core/augment.h"
 
+#include "core/augment_cpu.h"
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -249,44 +251,61 @@ std::vector<ImageParams> drawParams(const AugmentOptions& o, int64_t n, int64_t 
   return params;
 }
 
-at::Tensor applyParams(const at::Tensor& input, const AugmentOptions& o, const std::vector<ImageParams>& params) {
+at::Tensor applyParams(const at::Tensor& input, const AugmentOptions& o, const std::vector<ImageParams>& params,
+                       Backend backend) {
   validateInput(input, o);
-  ImageBatch batch = toImageBatch(input, o);
-  at::Tensor x = batch.images;
-  const int64_t n = x.size(0), c = x.size(1);
+  const Layout layout = resolveLayout(input, o);
+  const int64_t n = input.size(0), c = layout.channels;
   BYOL_EXPECT_RANGE(static_cast<int64_t>(params.size()) == n, "params: expected one entry per image (", n,
                     "), received ", params.size());
-  const int64_t h = outSide(o.height, x.size(2)), w = outSide(o.width, x.size(3));
+  const int64_t h = outSide(o.height, layout.height), w = outSide(o.width, layout.width);
   for (const auto& p : params) {
     BYOL_EXPECT_RANGE(p.top >= 0 && p.left >= 0 && p.cropHeight >= 1 && p.cropWidth >= 1 &&
-                          p.top + p.cropHeight <= x.size(2) && p.left + p.cropWidth <= x.size(3),
-                      "params: expected crop boxes inside the ", x.size(2), " x ", x.size(3), " image, received top ",
-                      p.top, " left ", p.left, " size ", p.cropHeight, " x ", p.cropWidth);
+                          p.top + p.cropHeight <= layout.height && p.left + p.cropWidth <= layout.width,
+                      "params: expected crop boxes inside the ", layout.height, " x ", layout.width,
+                      " image, received top ", p.top, " left ", p.left, " size ", p.cropHeight, " x ", p.cropWidth);
   }
+  std::vector<double> mean = o.mean, std = o.std;
+  if (mean.empty()) mean = c == 3 ? std::vector<double>{0.485, 0.456, 0.406} : std::vector<double>{0.449};
+  if (std.empty()) std = c == 3 ? std::vector<double>{0.229, 0.224, 0.225} : std::vector<double>{0.226};
+  const bool fused = backend == Backend::Fused || (backend == Backend::Auto && input.is_cpu());
+  BYOL_EXPECT_RANGE(!fused || input.is_cpu(), "backend: the fused kernels run on the CPU only, received a tensor on ",
+                    input.device());
+  if (fused && n > 0) {
+    const bool direct = input.scalar_type() == at::kByte || input.scalar_type() == at::kFloat;
+    std::vector<Taps> ty, tx;
+    for (const auto& p : params) {
+      ty.push_back(resizeTaps(p.top, p.cropHeight, h, o.interpolation, o.antialias, false));
+      tx.push_back(resizeTaps(p.left, p.cropWidth, w, o.interpolation, o.antialias, p.flip));
+    }
+    at::Tensor x = cpu::resample(direct ? input : input.to(at::kFloat), layout.nhwc, packTaps(ty), packTaps(tx));
+    if (input.scalar_type() == at::kByte && o.interpolation == Interpolation::Bicubic) x.clamp_(0, 1);
+    cpu::colour(x, params);
+    x = gaussianBlur(x, params, blurKernelSize(o, h), blurKernelSize(o, w), Resampler::Taps);
+    cpu::finish(x, params, o.solarizeThreshold, o.normalize, mean, std);
+    return o.channelsLast ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
+  }
+  ImageBatch batch = toImageBatch(input, o);
+  at::Tensor x = batch.images;
   if (n == 0) {
     x = at::empty({0, c, h, w}, x.options());
   } else {
-    x = resizedCrop(x, params, h, w, o.interpolation, o.antialias);
+    x = resizedCrop(x, params, h, w, o.interpolation, o.antialias, Resampler::Dense);
     // A uint8 image resized with bicubic weights is clamped back into range (torchvision does so for uint8).
     if (batch.fromUint8 && o.interpolation == Interpolation::Bicubic) x.clamp_(0, 1);
     x = colorJitter(x, params);
     x = grayscale(x, params);
-    x = gaussianBlur(x, params, blurKernelSize(o, h), blurKernelSize(o, w));
+    x = gaussianBlur(x, params, blurKernelSize(o, h), blurKernelSize(o, w), Resampler::Dense);
     x = solarize(x, params, o.solarizeThreshold);
   }
-  if (o.normalize) {
-    std::vector<double> mean = o.mean, std = o.std;
-    if (mean.empty()) mean = c == 3 ? std::vector<double>{0.485, 0.456, 0.406} : std::vector<double>{0.449};
-    if (std.empty()) std = c == 3 ? std::vector<double>{0.229, 0.224, 0.225} : std::vector<double>{0.226};
-    x = normalizeImages(x, mean, std);
-  }
+  if (o.normalize) x = normalizeImages(x, mean, std);
   return o.channelsLast ? x.contiguous(at::MemoryFormat::ChannelsLast) : x.contiguous();
 }
 
-at::Tensor augmentBatch(const at::Tensor& input, const AugmentOptions& o, uint64_t seed) {
+at::Tensor augmentBatch(const at::Tensor& input, const AugmentOptions& o, uint64_t seed, Backend backend) {
   validateInput(input, o);
   const Layout layout = resolveLayout(input, o);
-  return applyParams(input, o, drawParams(o, input.size(0), layout.height, layout.width, seed));
+  return applyParams(input, o, drawParams(o, input.size(0), layout.height, layout.width, seed), backend);
 }
 
 }  // namespace byol

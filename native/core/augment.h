@@ -98,11 +98,17 @@ void validateInput(const at::Tensor& input, const AugmentOptions& options);
 std::vector<ImageParams> drawParams(const AugmentOptions& options, int64_t n, int64_t height, int64_t width,
                                     uint64_t seed);
 
+// Fused: CPU kernels that run each image's colour stages in cache (the default on the CPU). TensorOps:
+// batched tensor ops with per-image parameter tensors, on any device (the default elsewhere).
+enum class Backend { Auto, Fused, TensorOps };
+
 // Applies given parameters; `params` has one entry per image.
-at::Tensor applyParams(const at::Tensor& input, const AugmentOptions& options, const std::vector<ImageParams>& params);
+at::Tensor applyParams(const at::Tensor& input, const AugmentOptions& options, const std::vector<ImageParams>& params,
+                       Backend backend = Backend::Auto);
 
 // validateInput + drawParams + applyParams.
-at::Tensor augmentBatch(const at::Tensor& input, const AugmentOptions& options, uint64_t seed);
+at::Tensor augmentBatch(const at::Tensor& input, const AugmentOptions& options, uint64_t seed,
+                        Backend backend = Backend::Auto);
 
 // ---- The stages, on float NCHW batches, with per-image parameters (public for tests against torchvision) ----
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/augment.h"
+#include "core/augment_cpu.h"
 #include "core/errors.h"
 #include "core/tensor_checks.h"
 
@@ -63,139 +64,17 @@ at::Tensor denseFromTaps(const AxisTaps& taps, int64_t inSize, const at::Device&
       .scatter_add_(2, taps.index.to(device), taps.weight.to(device));
 }
 
-// Tap path on the CPU: along W, then along H, each output a weighted sum of its T taps.
-at::Tensor separableTapsCpu(const at::Tensor& input, const AxisTaps& ty, const AxisTaps& tx) {
-  const at::Tensor x = input.contiguous();
-  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  const int64_t outH = ty.index.size(1), outW = tx.index.size(1);
-  const int64_t tyT = ty.index.size(2), txT = tx.index.size(2);
-  at::Tensor mid = at::empty({n, c, h, outW}, x.options());
-  {
-    const float* in = x.data_ptr<float>();
-    float* out = mid.data_ptr<float>();
-    const int64_t* ix = tx.index.data_ptr<int64_t>();
-    const float* wt = tx.weight.data_ptr<float>();
-    const int64_t rows = c * h;
-    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, outW * txT));
-    at::parallel_for(0, n * rows, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const int64_t img = r / rows;
-        const float* src = in + r * w;
-        float* dst = out + r * outW;
-        const int64_t* i0 = ix + img * outW * txT;
-        const float* w0 = wt + img * outW * txT;
-        for (int64_t o = 0; o < outW; ++o) {
-          float sum = 0;
-          for (int64_t t = 0; t < txT; ++t) sum += w0[o * txT + t] * src[i0[o * txT + t]];
-          dst[o] = sum;
-        }
-      }
-    });
-  }
-  at::Tensor result = at::empty({n, c, outH, outW}, x.options());
-  {
-    const float* in = mid.data_ptr<float>();
-    float* out = result.data_ptr<float>();
-    const int64_t* iy = ty.index.data_ptr<int64_t>();
-    const float* wt = ty.weight.data_ptr<float>();
-    const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, outW * tyT));
-    at::parallel_for(0, n * c * outH, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t q = begin; q < end; ++q) {
-        const int64_t o = q % outH, plane = q / outH, img = plane / c;
-        const float* base = in + plane * h * outW;
-        float* dst = out + q * outW;
-        const int64_t* i0 = iy + (img * outH + o) * tyT;
-        const float* w0 = wt + (img * outH + o) * tyT;
-        {
-          const float* src = base + i0[0] * outW;
-          const float k = w0[0];
-          for (int64_t j = 0; j < outW; ++j) dst[j] = k * src[j];
-        }
-        for (int64_t t = 1; t < tyT; ++t) {
-          const float k = w0[t];
-          if (k == 0) continue;
-          const float* src = base + i0[t] * outW;
-          for (int64_t j = 0; j < outW; ++j) dst[j] += k * src[j];
-        }
-      }
-    });
-  }
-  return result;
-}
-
 at::Tensor separable(const at::Tensor& x, const AxisTaps& ty, const AxisTaps& tx, Resampler resampler) {
   const bool dense = resampler == Resampler::Dense || (resampler == Resampler::Auto && !x.is_cpu());
   if (dense) return separableDense(x, denseFromTaps(ty, x.size(2), x.device()), denseFromTaps(tx, x.size(3), x.device()));
   BYOL_EXPECT_RANGE(x.is_cpu(), "resampler: the tap resampler runs on the CPU only, received a tensor on ", x.device());
-  return separableTapsCpu(x, ty, tx);
+  return cpu::resample(x.to(at::kFloat), false, ty, tx);
 }
 
 // 1-channel or 3-channel luma: 0.2989 R + 0.587 G + 0.114 B.
 at::Tensor luma(const at::Tensor& x) {
   if (x.size(1) == 1) return x;
   return (x.select(1, 0) * 0.2989f + x.select(1, 1) * 0.587f + x.select(1, 2) * 0.114f).unsqueeze(1);
-}
-
-// Fused CPU loop of torchvision's rgb -> hsv, hue shift, hsv -> rgb, per pixel, in float like torchvision.
-void hueShiftCpu(const at::Tensor& x, at::Tensor& out, const at::Tensor& factors) {
-  const int64_t n = x.size(0), plane = x.size(2) * x.size(3);
-  const float* in = x.data_ptr<float>();
-  float* dst = out.data_ptr<float>();
-  const float* f = factors.data_ptr<float>();
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(plane, 1));
-  at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t img = begin; img < end; ++img) {
-      const float* r = in + img * 3 * plane;
-      const float* g = r + plane;
-      const float* b = g + plane;
-      float* ro = dst + img * 3 * plane;
-      float* go = ro + plane;
-      float* bo = go + plane;
-      const float shift = f[img];
-      for (int64_t i = 0; i < plane; ++i) {
-        const float R = r[i], G = g[i], B = b[i];
-        const float maxc = std::max(R, std::max(G, B));
-        const float minc = std::min(R, std::min(G, B));
-        const bool eq = maxc == minc;
-        const float cr = maxc - minc;
-        const float s = cr / (eq ? 1.0f : maxc);
-        const float div = eq ? 1.0f : cr;
-        const float rc = (maxc - R) / div, gc = (maxc - G) / div, bc = (maxc - B) / div;
-        float h;
-        if (maxc == R) {
-          h = bc - gc;
-        } else if (maxc == G) {
-          h = 2.0f + rc - bc;
-        } else {
-          h = 4.0f + gc - rc;
-        }
-        h = std::fmod(h / 6.0f + 1.0f, 1.0f);
-        h = h + shift;
-        h = h - std::floor(h);
-        const float v = maxc;
-        const float h6 = h * 6.0f;
-        const float fi = std::floor(h6);
-        const float fr = h6 - fi;
-        int sector = static_cast<int>(fi) % 6;
-        if (sector < 0) sector += 6;
-        const float p = std::min(std::max(v * (1.0f - s), 0.0f), 1.0f);
-        const float q = std::min(std::max(v * (1.0f - s * fr), 0.0f), 1.0f);
-        const float t = std::min(std::max(v * (1.0f - s * (1.0f - fr)), 0.0f), 1.0f);
-        float ro_, go_, bo_;
-        switch (sector) {
-          case 0: ro_ = v; go_ = t; bo_ = p; break;
-          case 1: ro_ = q; go_ = v; bo_ = p; break;
-          case 2: ro_ = p; go_ = v; bo_ = t; break;
-          case 3: ro_ = p; go_ = q; bo_ = v; break;
-          case 4: ro_ = t; go_ = p; bo_ = v; break;
-          default: ro_ = v; go_ = p; bo_ = q; break;
-        }
-        ro[i] = ro_;
-        go[i] = go_;
-        bo[i] = bo_;
-      }
-    }
-  });
 }
 
 }  // namespace
@@ -343,7 +222,7 @@ at::Tensor adjustHue(const at::Tensor& x, const at::Tensor& factors) {
   const at::Tensor in = x.to(at::kFloat).contiguous();
   const at::Tensor f = factors.to(at::kFloat).contiguous();
   at::Tensor out = at::empty_like(in);
-  hueShiftCpu(in, out, f);
+  cpu::hueShift(in.data_ptr<float>(), out.data_ptr<float>(), in.size(0), in.size(2) * in.size(3), f.data_ptr<float>());
   return out;
 }
 

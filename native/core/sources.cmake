@@ -8,4 +8,5 @@ set(BYOL_CORE_SOURCES
   native/core/runtime.cc
   native/core/augment.cc
   native/core/augment_ops.cc
+  native/core/augment_cpu.cc
 )

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/augment.h"
+#include "core/augment_cpu.h"
 #include "core/errors.h"
 
 namespace {
@@ -121,24 +122,36 @@ class TorchvisionReference : public ::testing::Test {
 std::string TorchvisionReference::dir_;
 int TorchvisionReference::status_ = 0;
 
-at::Tensor applyOp(const ReferenceCase& c, const at::Tensor& x, bool tensorOps) {
+// tensorOps = false: the CPU kernels (fused colour, tap resampling); true: the device-agnostic tensor ops and
+// dense matmul resampling that CUDA runs.
+at::Tensor applyOp(const ReferenceCase& c, const at::Tensor& input, bool tensorOps) {
+  auto params = c.params;
+  at::Tensor x = input.clone();
+  const auto only = [&](bool jitter, bool gray, bool solarize) {
+    for (auto& p : params) p.jitter = jitter, p.grayscale = gray, p.solarize = solarize;
+  };
+  const auto resampler = tensorOps ? byol::Resampler::Dense : byol::Resampler::Taps;
   if (c.op == "crop") {
-    return byol::resizedCrop(x, c.params, c.outH, c.outW, byol::parseInterpolation(c.interpolation), c.antialias,
-                             tensorOps ? byol::Resampler::Dense : byol::Resampler::Taps);
+    return byol::resizedCrop(x, params, c.outH, c.outW, byol::parseInterpolation(c.interpolation), c.antialias, resampler);
   }
-  if (c.op == "jitter") return byol::colorJitter(x, c.params);
+  if (c.op == "blur") return byol::gaussianBlur(x, params, c.kH, c.kW, resampler);
   if (c.op == "hue") {
     auto f = at::empty({c.n}, at::kFloat);
-    for (int64_t i = 0; i < c.n; ++i) f[i] = c.params[static_cast<size_t>(i)].hue;
+    for (int64_t i = 0; i < c.n; ++i) f[i] = params[static_cast<size_t>(i)].hue;
     return tensorOps ? byol::adjustHueTensorOps(x, f) : byol::adjustHue(x, f);
   }
-  if (c.op == "gray") return byol::grayscale(x, c.params);
-  if (c.op == "blur") {
-    return byol::gaussianBlur(x, c.params, c.kH, c.kW, tensorOps ? byol::Resampler::Dense : byol::Resampler::Taps);
+  if (c.op == "jitter" || c.op == "gray") {
+    only(c.op == "jitter", c.op == "gray", false);
+    if (tensorOps) return c.op == "jitter" ? byol::colorJitter(x, params) : byol::grayscale(x, params);
+    byol::cpu::colour(x, params);
+    return x;
   }
-  if (c.op == "solarize") return byol::solarize(x, c.params, 0.5);
-  if (c.op == "normalize") {
-    return byol::normalizeImages(x, {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225});
+  const std::vector<double> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
+  if (c.op == "solarize" || c.op == "normalize") {
+    only(false, false, c.op == "solarize");
+    if (tensorOps) return c.op == "solarize" ? byol::solarize(x, params, 0.5) : byol::normalizeImages(x, mean, std);
+    byol::cpu::finish(x, params, 0.5, c.op == "normalize", mean, std);
+    return x;
   }
   ADD_FAILURE() << "unknown op " << c.op;
   return x;
@@ -155,13 +168,12 @@ TEST_F(TorchvisionReference, EveryOpMatchesWithFixedParameters) {
     const at::Tensor x = readFloats(dir_ + "/" + c.name + ".in.f32", {c.n, c.c, c.h, c.w});
     const at::Tensor expected = readFloats(dir_ + "/" + c.name + ".out.f32", {c.n, c.c, c.outH, c.outW});
     for (bool tensorOps : {false, true}) {
-      // The second pass runs the device-agnostic variant CUDA uses (tensor-op hue, dense matmul resampling).
-      if (tensorOps && c.op != "hue" && c.op != "crop" && c.op != "blur") continue;
+      // First the CPU kernels, then the device-agnostic variant CUDA runs (tensor ops, dense matmul resampling).
       const at::Tensor got = applyOp(c, x, tensorOps);
       ASSERT_EQ(got.sizes(), expected.sizes()) << c.name;
       const double err = (got - expected).abs().max().item<double>();
       EXPECT_LE(err, tolerance.at(c.op)) << c.name << (tensorOps ? " (tensor ops)" : "");
-      std::printf("  %-26s %-10s max |ours - torchvision| = %.3g\n", c.name.c_str(), tensorOps ? "cuda-path" : "",
+      std::printf("  %-26s %-10s max |ours - torchvision| = %.3g\n", c.name.c_str(), tensorOps ? "tensor-ops" : "cpu",
                   err);
     }
     ops.insert(c.op);
@@ -202,6 +214,31 @@ TEST(Augment, IdenticalImagesGetTheirOwnCropsFlipsAndColours) {
   jitter.jitterProb = 1;
   const at::Tensor means = byol::augmentBatch(x, jitter, 5).mean({2, 3});
   for (int64_t i = 1; i < n; ++i) EXPECT_GT((means[i] - means[0]).abs().max().item<double>(), 1e-4);
+}
+
+// The CPU kernels and the tensor-op path (what CUDA runs) give the same views for the same seed.
+TEST(Augment, CpuKernelsEqualTheTensorOpPath) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(12);
+  const at::Tensor bytes = at::randint(0, 256, {24, 20, 18, 3}, gen).to(at::kByte);
+  const at::Tensor floats = at::rand({24, 1, 20, 18}, gen);
+  for (const at::Tensor& x : {bytes, floats}) {
+    for (auto interp : {byol::Interpolation::Bilinear, byol::Interpolation::Bicubic}) {
+      for (bool aa : {false, true}) {
+        AugmentOptions o;
+        o.interpolation = interp;
+        o.antialias = aa;
+        o.height = 16, o.width = 24;
+        o.jitterProb = o.blurProb = o.solarizeProb = o.grayscaleProb = 0.5;
+        o.blurKernel = 5;
+        o.channelsLast = aa;
+        const at::Tensor fused = byol::augmentBatch(x, o, 17, byol::Backend::Fused);
+        const at::Tensor ops = byol::augmentBatch(x, o, 17, byol::Backend::TensorOps);
+        EXPECT_EQ(fused.sizes(), ops.sizes());
+        EXPECT_LT((fused - ops).abs().max().item<double>(), 2e-5) << byol::interpolationName(interp) << " aa " << aa;
+        if (aa) EXPECT_TRUE(fused.is_contiguous(at::MemoryFormat::ChannelsLast));
+      }
+    }
+  }
 }
 
 TEST(Augment, PerImageFalseSharesOneDrawAcrossTheBatch) {

@@ -1,0 +1,235 @@
+#include "core/augment_cpu.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace byol::cpu {
+namespace {
+
+constexpr float kR = 0.2989f, kG = 0.587f, kB = 0.114f;
+
+inline float clamp01(float v) { return std::min(std::max(v, 0.0f), 1.0f); }
+
+// Along W: out[r, o] = sum_t w[o, t] * in[r, idx[o, t]] for every row r = (n, c, h) of the input.
+template <typename T>
+void resampleRows(const at::Tensor& input, bool nhwc, const AxisTaps& tx, float scale, at::Tensor& out) {
+  const int64_t n = out.size(0), c = out.size(1), h = out.size(2), outW = out.size(3);
+  const int64_t sn = input.stride(0);
+  const int64_t sc = nhwc ? input.stride(3) : input.stride(1);
+  const int64_t sh = nhwc ? input.stride(1) : input.stride(2);
+  const int64_t sw = nhwc ? input.stride(2) : input.stride(3);
+  const int64_t taps = tx.index.size(2);
+  const T* in = input.data_ptr<T>();
+  float* dst = out.data_ptr<float>();
+  const int64_t* index = tx.index.data_ptr<int64_t>();
+  const float* weight = tx.weight.data_ptr<float>();
+  const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, outW * taps));
+  at::parallel_for(0, n * c * h, grain, [&](int64_t begin, int64_t end) {
+    std::vector<float> w(static_cast<size_t>(outW * taps));
+    std::vector<int64_t> offsets(static_cast<size_t>(outW * taps));
+    int64_t cached = -1;
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t img = r / (c * h), ch = (r / h) % c, row = r % h;
+      if (img != cached) {  // this image's taps, with the stride and the uint8 scale folded in
+        for (int64_t k = 0; k < outW * taps; ++k) {
+          w[static_cast<size_t>(k)] = weight[img * outW * taps + k] * scale;
+          offsets[static_cast<size_t>(k)] = index[img * outW * taps + k] * sw;
+        }
+        cached = img;
+      }
+      const T* src = in + img * sn + ch * sc + row * sh;
+      float* o = dst + r * outW;
+      for (int64_t j = 0; j < outW; ++j) {
+        float sum = 0;
+        for (int64_t t = 0; t < taps; ++t) {
+          sum += w[static_cast<size_t>(j * taps + t)] * static_cast<float>(src[offsets[static_cast<size_t>(j * taps + t)]]);
+        }
+        o[j] = sum;
+      }
+    }
+  });
+}
+
+// Along H: out[n, c, o, :] = sum_t w[o, t] * in[n, c, idx[o, t], :].
+void resampleColumns(const at::Tensor& mid, const AxisTaps& ty, at::Tensor& out) {
+  const int64_t c = out.size(1), h = mid.size(2), outH = out.size(2), width = out.size(3);
+  const int64_t taps = ty.index.size(2);
+  const float* in = mid.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  const int64_t* index = ty.index.data_ptr<int64_t>();
+  const float* weight = ty.weight.data_ptr<float>();
+  const int64_t grain = std::max<int64_t>(1, 8192 / std::max<int64_t>(1, width * taps));
+  at::parallel_for(0, out.size(0) * c * outH, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t q = begin; q < end; ++q) {
+      const int64_t o = q % outH, plane = q / outH, img = plane / c;
+      const float* base = in + plane * h * width;
+      float* d = dst + q * width;
+      const int64_t* idx = index + (img * outH + o) * taps;
+      const float* w = weight + (img * outH + o) * taps;
+      const float* src0 = base + idx[0] * width;
+      const float w0 = w[0];
+      for (int64_t j = 0; j < width; ++j) d[j] = w0 * src0[j];
+      for (int64_t t = 1; t < taps; ++t) {
+        const float k = w[t];
+        if (k == 0) continue;
+        const float* src = base + idx[t] * width;
+        for (int64_t j = 0; j < width; ++j) d[j] += k * src[j];
+      }
+    }
+  });
+}
+
+// torchvision's _blend: clamp(a * img + (1 - a) * ref, 0, 1) with a and 1 - a rounded to float.
+inline float blend(float v, float a, float b, float ref) { return clamp01(a * v + b * ref); }
+
+void jitterImage(float* img, int64_t channels, int64_t plane, const ImageParams& p) {
+  const bool rgb = channels == 3;
+  float* r = img;
+  float* g = img + plane;
+  float* b = img + 2 * plane;
+  for (int op : p.order) {
+    if (op == kBrightness && p.brightness != 1) {
+      const auto a = static_cast<float>(p.brightness);
+      for (int64_t i = 0; i < channels * plane; ++i) img[i] = clamp01(a * img[i]);
+    } else if (op == kContrast && p.contrast != 1) {
+      double sum = 0;
+      if (rgb) {
+        for (int64_t i = 0; i < plane; ++i) sum += kR * r[i] + kG * g[i] + kB * b[i];
+      } else {
+        for (int64_t i = 0; i < plane; ++i) sum += img[i];
+      }
+      const auto mean = static_cast<float>(sum / static_cast<double>(plane));
+      const auto a = static_cast<float>(p.contrast), c = static_cast<float>(1.0 - p.contrast);
+      for (int64_t i = 0; i < channels * plane; ++i) img[i] = blend(img[i], a, c, mean);
+    } else if (op == kSaturation && rgb && p.saturation != 1) {
+      const auto a = static_cast<float>(p.saturation), c = static_cast<float>(1.0 - p.saturation);
+      for (int64_t i = 0; i < plane; ++i) {
+        const float gray = kR * r[i] + kG * g[i] + kB * b[i];
+        r[i] = blend(r[i], a, c, gray);
+        g[i] = blend(g[i], a, c, gray);
+        b[i] = blend(b[i], a, c, gray);
+      }
+    } else if (op == kHue && rgb && p.hue != 0) {
+      const auto f = static_cast<float>(p.hue);
+      hueShift(img, img, 1, plane, &f);
+    }
+  }
+}
+
+}  // namespace
+
+at::Tensor resample(const at::Tensor& input, bool nhwc, const AxisTaps& ty, const AxisTaps& tx) {
+  const int64_t n = input.size(0), c = nhwc ? input.size(3) : input.size(1), h = nhwc ? input.size(1) : input.size(2);
+  at::Tensor mid = at::empty({n, c, h, tx.index.size(1)}, at::kFloat);
+  if (input.scalar_type() == at::kByte) {
+    resampleRows<uint8_t>(input, nhwc, tx, 1.0f / 255.0f, mid);
+  } else {
+    resampleRows<float>(input, nhwc, tx, 1.0f, mid);
+  }
+  at::Tensor out = at::empty({n, c, ty.index.size(1), tx.index.size(1)}, at::kFloat);
+  resampleColumns(mid, ty, out);
+  return out;
+}
+
+void hueShift(const float* in, float* out, int64_t n, int64_t plane, const float* factors) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(plane, 1));
+  at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t img = begin; img < end; ++img) {
+      const float* r = in + img * 3 * plane;
+      const float* g = r + plane;
+      const float* b = g + plane;
+      float* ro = out + img * 3 * plane;
+      float* go = ro + plane;
+      float* bo = go + plane;
+      const float shift = factors[img];
+      for (int64_t i = 0; i < plane; ++i) {
+        const float R = r[i], G = g[i], B = b[i];
+        const float maxc = std::max(R, std::max(G, B));
+        const float minc = std::min(R, std::min(G, B));
+        const bool eq = maxc == minc;
+        const float cr = maxc - minc;
+        const float s = cr / (eq ? 1.0f : maxc);
+        const float div = eq ? 1.0f : cr;
+        const float rc = (maxc - R) / div, gc = (maxc - G) / div, bc = (maxc - B) / div;
+        float h;
+        if (maxc == R) {
+          h = bc - gc;
+        } else if (maxc == G) {
+          h = 2.0f + rc - bc;
+        } else {
+          h = 4.0f + gc - rc;
+        }
+        h = std::fmod(h / 6.0f + 1.0f, 1.0f);
+        h = h + shift;
+        h = h - std::floor(h);
+        const float v = maxc;
+        const float h6 = h * 6.0f;
+        const float fi = std::floor(h6);
+        const float fr = h6 - fi;
+        int sector = static_cast<int>(fi) % 6;
+        if (sector < 0) sector += 6;
+        const float p = clamp01(v * (1.0f - s));
+        const float q = clamp01(v * (1.0f - s * fr));
+        const float t = clamp01(v * (1.0f - s * (1.0f - fr)));
+        float x, y, z;
+        switch (sector) {
+          case 0: x = v; y = t; z = p; break;
+          case 1: x = q; y = v; z = p; break;
+          case 2: x = p; y = v; z = t; break;
+          case 3: x = p; y = q; z = v; break;
+          case 4: x = t; y = p; z = v; break;
+          default: x = v; y = p; z = q; break;
+        }
+        ro[i] = x;
+        go[i] = y;
+        bo[i] = z;
+      }
+    }
+  });
+}
+
+void colour(at::Tensor& x, const std::vector<ImageParams>& params) {
+  const int64_t channels = x.size(1), plane = x.size(2) * x.size(3);
+  float* data = x.data_ptr<float>();
+  at::parallel_for(0, x.size(0), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t img = begin; img < end; ++img) {
+      const ImageParams& p = params[static_cast<size_t>(img)];
+      float* base = data + img * channels * plane;
+      if (p.jitter) jitterImage(base, channels, plane, p);
+      if (p.grayscale && channels == 3) {
+        float* r = base;
+        float* g = base + plane;
+        float* b = base + 2 * plane;
+        for (int64_t i = 0; i < plane; ++i) {
+          const float gray = kR * r[i] + kG * g[i] + kB * b[i];
+          r[i] = g[i] = b[i] = gray;
+        }
+      }
+    }
+  });
+}
+
+void finish(at::Tensor& x, const std::vector<ImageParams>& params, double threshold, bool normalize,
+            const std::vector<double>& mean, const std::vector<double>& std) {
+  const int64_t channels = x.size(1), plane = x.size(2) * x.size(3);
+  float* data = x.data_ptr<float>();
+  const auto thr = static_cast<float>(threshold);
+  at::parallel_for(0, x.size(0) * channels, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t q = begin; q < end; ++q) {
+      const int64_t img = q / channels, c = q % channels;
+      float* v = data + q * plane;
+      if (params[static_cast<size_t>(img)].solarize) {
+        for (int64_t i = 0; i < plane; ++i) v[i] = v[i] >= thr ? 1.0f - v[i] : v[i];
+      }
+      if (normalize) {
+        const auto m = static_cast<float>(mean.size() == 1 ? mean[0] : mean[static_cast<size_t>(c)]);
+        const auto s = static_cast<float>(std.size() == 1 ? std[0] : std[static_cast<size_t>(c)]);
+        for (int64_t i = 0; i < plane; ++i) v[i] = (v[i] - m) / s;
+      }
+    }
+  });
+}
+
+}  // namespace byol::cpu
