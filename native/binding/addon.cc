@@ -6,10 +6,12 @@
 #include "binding/env_state.h"
 #include "binding/runtime.h"
 #include "binding/tensor.h"
+#include "core/host_allocator.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  byol::installHostAllocator();  // tensor memory apart from the JS runtime's (see host_allocator.h)
   auto* state = new byol::binding::EnvState(env);
   env.SetInstanceData(state);  // deleted with the environment
   // LibTorch defaults to one thread per physical core (1 on these 2-vCPU machines); use what we may use.

@@ -8,6 +8,7 @@
 #include "binding/env_state.h"
 #include "binding/errors.h"
 #include "core/errors.h"
+#include "core/host_allocator.h"
 #include "core/runtime.h"
 
 namespace byol::binding {
@@ -63,6 +64,9 @@ Napi::Value memory(const Napi::CallbackInfo& info) {
   out.Set("tensors", static_cast<double>(state.liveTensors));
   out.Set("bytes", static_cast<double>(state.liveBytes));
   out.Set("pendingJobs", static_cast<double>(state.pendingJobs()));
+  const auto host = hostAllocator().stats();
+  out.Set("hostAllocatedBytes", static_cast<double>(host.allocatedBytes));
+  out.Set("hostCachedBytes", static_cast<double>(host.cachedBytes));
   return out;
 }
 
@@ -76,6 +80,13 @@ Napi::Value jobSettings(const Napi::CallbackInfo& info) {
         out.Set("numThreads", seen.numThreads);
         return out;
       });
+}
+
+// releaseHostCache(): returns the host allocator's cached blocks to the OS.
+Napi::Value releaseHostCache(const Napi::CallbackInfo& info) {
+  EnvState::of(info.Env()).drain();
+  hostAllocator().releaseCache();
+  return info.Env().Undefined();
 }
 
 // drain(): blocks until every queued job has run.
@@ -100,6 +111,7 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("setGradEnabled", Napi::Function::New<guardedFunction<setGradEnabled>>(env, "setGradEnabled"));
   exports.Set("memory", Napi::Function::New<guardedFunction<memory>>(env, "memory"));
   exports.Set("jobSettings", Napi::Function::New<guardedFunction<jobSettings>>(env, "jobSettings"));
+  exports.Set("releaseHostCache", Napi::Function::New<guardedFunction<releaseHostCache>>(env, "releaseHostCache"));
   exports.Set("drain", Napi::Function::New<guardedFunction<drain>>(env, "drain"));
 }
 

@@ -6,6 +6,7 @@ set(BYOL_CORE_SOURCES
   native/core/tensor_checks.cc
   native/core/executor.cc
   native/core/runtime.cc
+  native/core/host_allocator.cc
   native/core/augment.cc
   native/core/augment_ops.cc
   native/core/augment_cpu.cc

@@ -3,5 +3,6 @@ set(BYOL_NATIVE_TEST_SOURCES
   test/native/dtype_test.cc
   test/native/tensor_factory_test.cc
   test/native/executor_test.cc
+  test/native/host_allocator_test.cc
   test/native/augment_test.cc
 )

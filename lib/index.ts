@@ -1,0 +1,33 @@
+// byol-torch: BYOL self-supervised training for TypeScript on LibTorch.
+export {
+  Tensor,
+  tensor,
+  zeros,
+  ones,
+  full,
+  rand,
+  randn,
+  arange,
+  cat,
+  stack,
+  manualSeed,
+  type CreateOptions,
+  type TensorOptions,
+  type NestedArray,
+  type DType,
+  type Device,
+  type HostArray,
+} from './tensor.js';
+export {
+  cuda,
+  getNumThreads,
+  setNumThreads,
+  isGradEnabled,
+  noGrad,
+  tidy,
+  memory,
+  libtorchInfo,
+  releaseHostCache,
+  type MemoryInfo,
+} from './runtime.js';
+export { NativeLoadError } from './native.js';

@@ -1,0 +1,126 @@
+// The only file that loads and types the raw addon. Everything else imports `native` from here.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A dtype name as the JS API spells it. */
+export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool' | 'float16' | 'bfloat16';
+/** 'cpu', 'cuda' or 'cuda:N'. */
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+/** The typed array a dtype reads back as (float16/bfloat16 as Float32Array, bool as Uint8Array). */
+export type HostArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+
+/** The raw native tensor handle (native/binding/tensor.cc). Wrapped by lib/tensor.ts's Tensor. */
+export interface NativeTensor {
+  shape(): number[];
+  dtype(): DType;
+  device(): string;
+  numel(): number;
+  isDisposed(): boolean;
+  isContiguous(): boolean;
+  isChannelsLast(): boolean;
+  requiresGrad(): boolean;
+  setRequiresGrad(flag: boolean): NativeTensor;
+  grad(): NativeTensor | null;
+  zeroGrad(): NativeTensor;
+  backward(gradient?: NativeTensor): Promise<void>;
+  toDevice(device: string): NativeTensor;
+  toDtype(dtype: string): NativeTensor;
+  contiguous(): NativeTensor;
+  channelsLast(): NativeTensor;
+  data(): Promise<HostArray>;
+  dataSync(): HostArray;
+  item(): number;
+  binary(op: 'add' | 'sub' | 'mul' | 'div' | 'pow', other: NativeTensor | number, inPlace: boolean): NativeTensor;
+  unary(op: UnaryOp, inPlace: boolean): NativeTensor;
+  reduce(op: 'sum' | 'mean', dims: number[] | undefined, keepDim: boolean): NativeTensor;
+  clamp(min: number | undefined, max: number | undefined, inPlace: boolean): NativeTensor;
+  normalize(p: number, dim: number, eps: number): NativeTensor;
+  argmax(dim: number, keepDim: boolean): NativeTensor;
+  matmul(other: NativeTensor): Promise<NativeTensor>;
+  view(shape: number[]): NativeTensor;
+  reshape(shape: number[]): NativeTensor;
+  permute(dims: number[]): NativeTensor;
+  transpose(dim0: number, dim1: number): NativeTensor;
+  flatten(startDim: number, endDim: number): NativeTensor;
+  unsqueeze(dim: number): NativeTensor;
+  squeeze(dim?: number): NativeTensor;
+  chunk(chunks: number, dim: number): NativeTensor[];
+  select(dim: number, index: number): NativeTensor;
+  slice(dim: number, start: number, end: number, step: number): NativeTensor;
+  indexSelect(dim: number, index: NativeTensor): NativeTensor;
+  clone(): NativeTensor;
+  detach(): NativeTensor;
+  copyFrom(source: NativeTensor): NativeTensor;
+  fill(value: number): NativeTensor;
+  dispose(): void;
+}
+
+export type UnaryOp = 'neg' | 'sqrt' | 'exp' | 'log' | 'abs' | 'relu' | 'sigmoid' | 'tanh';
+
+export interface NativeInfo {
+  libtorch: string;
+  torchSource: string;
+  cudaBuilt: boolean;
+  cores: number;
+  mkldnn: boolean;
+  parallelInfo: string;
+}
+
+export interface NativeMemory {
+  tensors: number;
+  bytes: number;
+  pendingJobs: number;
+  hostAllocatedBytes: number;
+  hostCachedBytes: number;
+}
+
+export interface NativeAddon {
+  NativeTensor: new () => NativeTensor;
+  fromData(data: HostArray, shape: number[], dtype: string): NativeTensor;
+  full(shape: number[], value: number, dtype: string, device: string): NativeTensor;
+  random(kind: 'rand' | 'randn', shape: number[], dtype: string, device: string): NativeTensor;
+  arange(start: number, end: number, step: number, dtype: string, device: string): NativeTensor;
+  cat(tensors: NativeTensor[], dim: number, stack: boolean): NativeTensor;
+  manualSeed(seed: number): void;
+
+  info(): NativeInfo;
+  cudaDeviceCount(): number;
+  getNumThreads(): number;
+  setNumThreads(threads: number): void;
+  isGradEnabled(): boolean;
+  setGradEnabled(enabled: boolean): void;
+  memory(): NativeMemory;
+  jobSettings(): Promise<{ gradEnabled: boolean; numThreads: number }>;
+  releaseHostCache(): void;
+  drain(): void;
+}
+
+/** Thrown when the compiled addon cannot be loaded; says what was looked for and what to do. */
+export class NativeLoadError extends Error {
+  override name = 'NativeLoadError';
+}
+
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function loadAddon(): NativeAddon {
+  const require = createRequire(import.meta.url);
+  const load = require('node-gyp-build') as (dir: string) => unknown;
+  try {
+    return load(packageRoot) as NativeAddon;
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new NativeLoadError(
+      `byol-torch: the native addon could not be loaded from ${packageRoot} (build/Release or prebuilds/).\n` +
+        `Reason: ${reason}\n` +
+        'What to do:\n' +
+        '  - in a checkout of the repository: run `npm run setup` (installs LibTorch and builds the addon);\n' +
+        '  - with a prebuilt binary: install the LibTorch runtime (Debian 12: `apt-get install libtorch1.13`);\n' +
+        '  - otherwise build from source: `npm rebuild byol-torch` with LibTorch found through LIBTORCH, Torch_DIR,\n' +
+        '    a PyTorch install or the system package libtorch-dev.',
+      { cause },
+    );
+  }
+}
+
+export const native: NativeAddon = loadAddon();
