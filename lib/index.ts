@@ -31,3 +31,19 @@ export {
   type MemoryInfo,
 } from './runtime.js';
 export { NativeLoadError } from './native.js';
+export {
+  augment,
+  makeAugmenter,
+  toTransform,
+  callSeed,
+  validateAugmentOptions,
+  byolView1,
+  byolView2,
+  byolPytorchDefault,
+  type AugmentOptions,
+  type AugmentCallOptions,
+  type BatchTransform,
+  type ViewSpec,
+  type Interpolation,
+  type ImageLayout,
+} from './augment.js';

@@ -3,7 +3,7 @@
 Usage: augment_torchvision.py --batch 256 --size 96 --threads N --repeats R [--json]
 
 Measures, on a batch of uint8 NHWC images (what decoders produce), both views of BYOL
-(view 1: blur p 1.0, solarize p 0.0; view 2: blur p 0.1, solarize p 0.2; crop, flip, jitter p 0.8
+(bicubic crop; view 1: blur p 1.0, solarize p 0.0; view 2: blur p 0.1, solarize p 0.2; crop, flip, jitter p 0.8
 (0.4, 0.4, 0.2, 0.1), grayscale p 0.2, blur sigma U(0.1, 2.0) kernel ~10% of the side, normalize):
   per-image   torchvision.transforms applied image by image (each image its own draw), on uint8 tensors
               as a torchvision input pipeline would, then normalized float;
@@ -21,7 +21,7 @@ import torchvision.transforms as T
 
 def view(size, blur_p, solarize_p, kernel):
     return T.Compose([
-        T.RandomResizedCrop((size, size), scale=(0.08, 1.0), interpolation=T.InterpolationMode.BILINEAR,
+        T.RandomResizedCrop((size, size), scale=(0.08, 1.0), interpolation=T.InterpolationMode.BICUBIC,
                             antialias=False),
         T.RandomHorizontalFlip(0.5),
         T.RandomApply([T.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
