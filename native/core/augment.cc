@@ -281,7 +281,7 @@ at::Tensor applyParams(const at::Tensor& input, const AugmentOptions& o, const s
     at::Tensor x = cpu::resample(direct ? input : input.to(at::kFloat), layout.nhwc, packTaps(ty), packTaps(tx));
     if (input.scalar_type() == at::kByte && o.interpolation == Interpolation::Bicubic) x.clamp_(0, 1);
     cpu::colour(x, params);
-    x = gaussianBlur(x, params, blurKernelSize(o, h), blurKernelSize(o, w), Resampler::Taps);
+    cpu::blur(x, params, blurKernelSize(o, h), blurKernelSize(o, w));
     cpu::finish(x, params, o.solarizeThreshold, o.normalize, mean, std);
     return o.channelsLast ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
   }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/errors.h"
+
 namespace byol::cpu {
 namespace {
 
@@ -133,6 +135,9 @@ at::Tensor resample(const at::Tensor& input, bool nhwc, const AxisTaps& ty, cons
   return out;
 }
 
+// Branch-free so the compiler can vectorise it: every select is a conditional move, floor of values that may
+// be negative is truncation corrected by one, and fmod(x, 1) of the positive x = h / 6 + 1 is x - floor(x)
+// (exact in float, as fmod is).
 void hueShift(const float* in, float* out, int64_t n, int64_t plane, const float* factors) {
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(plane, 1));
   at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
@@ -153,39 +158,95 @@ void hueShift(const float* in, float* out, int64_t n, int64_t plane, const float
         const float s = cr / (eq ? 1.0f : maxc);
         const float div = eq ? 1.0f : cr;
         const float rc = (maxc - R) / div, gc = (maxc - G) / div, bc = (maxc - B) / div;
-        float h;
-        if (maxc == R) {
-          h = bc - gc;
-        } else if (maxc == G) {
-          h = 2.0f + rc - bc;
-        } else {
-          h = 4.0f + gc - rc;
-        }
-        h = std::fmod(h / 6.0f + 1.0f, 1.0f);
-        h = h + shift;
-        h = h - std::floor(h);
+        const float hr = bc - gc, hg = 2.0f + rc - bc, hb = 4.0f + gc - rc;
+        float h = maxc == R ? hr : (maxc == G ? hg : hb);
+        float x = h / 6.0f + 1.0f;                                   // in [5/6, 11/6]
+        h = x - static_cast<float>(static_cast<int>(x));            // fmod(x, 1)
+        h = h + shift;                                               // in (-0.5, 1.5)
+        float fl = static_cast<float>(static_cast<int>(h));
+        fl = fl > h ? fl - 1.0f : fl;                                // floor
+        h = h - fl;
         const float v = maxc;
-        const float h6 = h * 6.0f;
-        const float fi = std::floor(h6);
-        const float fr = h6 - fi;
-        int sector = static_cast<int>(fi) % 6;
-        if (sector < 0) sector += 6;
+        const float h6 = h * 6.0f;                                   // in [0, 6]
+        const int sector0 = static_cast<int>(h6);
+        const float fr = h6 - static_cast<float>(sector0);
+        const int sector = sector0 == 6 ? 0 : sector0;
         const float p = clamp01(v * (1.0f - s));
         const float q = clamp01(v * (1.0f - s * fr));
         const float t = clamp01(v * (1.0f - s * (1.0f - fr)));
-        float x, y, z;
-        switch (sector) {
-          case 0: x = v; y = t; z = p; break;
-          case 1: x = q; y = v; z = p; break;
-          case 2: x = p; y = v; z = t; break;
-          case 3: x = p; y = q; z = v; break;
-          case 4: x = t; y = p; z = v; break;
-          default: x = v; y = p; z = q; break;
-        }
-        ro[i] = x;
-        go[i] = y;
-        bo[i] = z;
+        // Sector -> (r, g, b): 0 (v,t,p) 1 (q,v,p) 2 (p,v,t) 3 (p,q,v) 4 (t,p,v) 5 (v,p,q).
+        ro[i] = (sector == 0 || sector == 5) ? v : (sector == 1 ? q : (sector == 4 ? t : p));
+        go[i] = sector == 0 ? t : ((sector == 1 || sector == 2) ? v : (sector == 3 ? q : p));
+        bo[i] = sector <= 1 ? p : (sector == 2 ? t : (sector == 5 ? q : v));
       }
+    }
+  });
+}
+
+namespace {
+
+std::vector<float> gaussian(int64_t kernel, double sigma) {
+  const int64_t half = kernel / 2;
+  std::vector<double> w;
+  double total = 0;
+  for (int64_t t = -half; t <= half; ++t) {
+    const double z = static_cast<double>(t) / sigma;
+    w.push_back(std::exp(-0.5 * z * z));
+    total += w.back();
+  }
+  std::vector<float> out;
+  for (double v : w) out.push_back(static_cast<float>(v / total));
+  return out;
+}
+
+inline int64_t reflect(int64_t i, int64_t size) {
+  if (i < 0) return -i;
+  if (i >= size) return 2 * (size - 1) - i;
+  return i;
+}
+
+// One plane: vertical pass into `tmp` (vectorised over rows), horizontal pass through a reflect-padded row.
+void blurPlane(float* plane, int64_t h, int64_t w, const std::vector<float>& ky, const std::vector<float>& kx,
+               std::vector<float>& tmp, std::vector<float>& pad) {
+  const auto hy = static_cast<int64_t>(ky.size()) / 2, hx = static_cast<int64_t>(kx.size()) / 2;
+  for (int64_t o = 0; o < h; ++o) {
+    float* dst = tmp.data() + o * w;
+    const float* src0 = plane + reflect(o - hy, h) * w;
+    for (int64_t j = 0; j < w; ++j) dst[j] = ky[0] * src0[j];
+    for (size_t t = 1; t < ky.size(); ++t) {
+      const float k = ky[t];
+      const float* src = plane + reflect(o - hy + static_cast<int64_t>(t), h) * w;
+      for (int64_t j = 0; j < w; ++j) dst[j] += k * src[j];
+    }
+  }
+  for (int64_t o = 0; o < h; ++o) {
+    const float* row = tmp.data() + o * w;
+    for (int64_t p = 0; p < w + 2 * hx; ++p) pad[static_cast<size_t>(p)] = row[reflect(p - hx, w)];
+    float* dst = plane + o * w;
+    for (int64_t j = 0; j < w; ++j) dst[j] = kx[0] * pad[static_cast<size_t>(j)];
+    for (size_t t = 1; t < kx.size(); ++t) {
+      const float k = kx[t];
+      const float* src = pad.data() + t;
+      for (int64_t j = 0; j < w; ++j) dst[j] += k * src[j];
+    }
+  }
+}
+
+}  // namespace
+
+void blur(at::Tensor& x, const std::vector<ImageParams>& params, int64_t kH, int64_t kW) {
+  if (kH == 1 && kW == 1) return;
+  const int64_t channels = x.size(1), h = x.size(2), w = x.size(3);
+  BYOL_EXPECT_RANGE(kH % 2 == 1 && kW % 2 == 1 && kH / 2 < h && kW / 2 < w, "blurKernel: expected odd sizes below ",
+                    2 * h, " x ", 2 * w, ", received ", kH, " x ", kW);
+  float* data = x.data_ptr<float>();
+  at::parallel_for(0, x.size(0), 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> tmp(static_cast<size_t>(h * w)), pad(static_cast<size_t>(w + kW));
+    for (int64_t img = begin; img < end; ++img) {
+      const ImageParams& p = params[static_cast<size_t>(img)];
+      if (!p.blur) continue;
+      const std::vector<float> ky = gaussian(kH, p.sigma), kx = gaussian(kW, p.sigma);
+      for (int64_t c = 0; c < channels; ++c) blurPlane(data + (img * channels + c) * h * w, h, w, ky, kx, tmp, pad);
     }
   });
 }

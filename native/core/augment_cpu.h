@@ -24,6 +24,10 @@ void hueShift(const float* in, float* out, int64_t n, int64_t plane, const float
 // on contiguous float N x C x H x W.
 void colour(at::Tensor& x, const std::vector<ImageParams>& params);
 
+// Separable Gaussian blur with reflect padding, in place, where params.blur: kernel kH x kW, each image its
+// params.sigma (torchvision's gaussian_blur).
+void blur(at::Tensor& x, const std::vector<ImageParams>& params, int64_t kH, int64_t kW);
+
 // Solarize (where params.solarize) then, when `normalize`, (x - mean) / std per channel, in place.
 void finish(at::Tensor& x, const std::vector<ImageParams>& params, double threshold, bool normalize,
             const std::vector<double>& mean, const std::vector<double>& std);
