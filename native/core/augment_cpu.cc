@@ -15,8 +15,10 @@ constexpr float kR = 0.2989f, kG = 0.587f, kB = 0.114f;
 inline float clamp01(float v) { return std::min(std::max(v, 0.0f), 1.0f); }
 
 // Along W: out[r, o] = sum_t w[o, t] * in[r, idx[o, t]] for every row r = (n, c, h) of the input.
+// Only the rows in [rowLo[n], rowHi[n]] (those the vertical taps read) are computed.
 template <typename T>
-void resampleRows(const at::Tensor& input, bool nhwc, const AxisTaps& tx, float scale, at::Tensor& out) {
+void resampleRows(const at::Tensor& input, bool nhwc, const AxisTaps& tx, float scale, const std::vector<int64_t>& rowLo,
+                  const std::vector<int64_t>& rowHi, at::Tensor& out) {
   const int64_t n = out.size(0), c = out.size(1), h = out.size(2), outW = out.size(3);
   const int64_t sn = input.stride(0);
   const int64_t sc = nhwc ? input.stride(3) : input.stride(1);
@@ -34,6 +36,7 @@ void resampleRows(const at::Tensor& input, bool nhwc, const AxisTaps& tx, float 
     int64_t cached = -1;
     for (int64_t r = begin; r < end; ++r) {
       const int64_t img = r / (c * h), ch = (r / h) % c, row = r % h;
+      if (row < rowLo[static_cast<size_t>(img)] || row > rowHi[static_cast<size_t>(img)]) continue;
       if (img != cached) {  // this image's taps, with the stride and the uint8 scale folded in
         for (int64_t k = 0; k < outW * taps; ++k) {
           w[static_cast<size_t>(k)] = weight[img * outW * taps + k] * scale;
@@ -125,10 +128,20 @@ void jitterImage(float* img, int64_t channels, int64_t plane, const ImageParams&
 at::Tensor resample(const at::Tensor& input, bool nhwc, const AxisTaps& ty, const AxisTaps& tx) {
   const int64_t n = input.size(0), c = nhwc ? input.size(3) : input.size(1), h = nhwc ? input.size(1) : input.size(2);
   at::Tensor mid = at::empty({n, c, h, tx.index.size(1)}, at::kFloat);
+  // The input rows each image's vertical taps read (its crop's rows).
+  std::vector<int64_t> lo(static_cast<size_t>(n), h), hi(static_cast<size_t>(n), -1);
+  const int64_t per = ty.index.size(1) * ty.index.size(2);
+  const int64_t* iy = ty.index.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t k = 0; k < per; ++k) {
+      lo[static_cast<size_t>(i)] = std::min(lo[static_cast<size_t>(i)], iy[i * per + k]);
+      hi[static_cast<size_t>(i)] = std::max(hi[static_cast<size_t>(i)], iy[i * per + k]);
+    }
+  }
   if (input.scalar_type() == at::kByte) {
-    resampleRows<uint8_t>(input, nhwc, tx, 1.0f / 255.0f, mid);
+    resampleRows<uint8_t>(input, nhwc, tx, 1.0f / 255.0f, lo, hi, mid);
   } else {
-    resampleRows<float>(input, nhwc, tx, 1.0f, mid);
+    resampleRows<float>(input, nhwc, tx, 1.0f, lo, hi, mid);
   }
   at::Tensor out = at::empty({n, c, ty.index.size(1), tx.index.size(1)}, at::kFloat);
   resampleColumns(mid, ty, out);
@@ -175,9 +188,11 @@ void hueShift(const float* in, float* out, int64_t n, int64_t plane, const float
         const float q = clamp01(v * (1.0f - s * fr));
         const float t = clamp01(v * (1.0f - s * (1.0f - fr)));
         // Sector -> (r, g, b): 0 (v,t,p) 1 (q,v,p) 2 (p,v,t) 3 (p,q,v) 4 (t,p,v) 5 (v,p,q).
-        ro[i] = (sector == 0 || sector == 5) ? v : (sector == 1 ? q : (sector == 4 ? t : p));
-        go[i] = sector == 0 ? t : ((sector == 1 || sector == 2) ? v : (sector == 3 ? q : p));
-        bo[i] = sector <= 1 ? p : (sector == 2 ? t : (sector == 5 ? q : v));
+        const bool s0 = sector == 0, s1 = sector == 1, s2 = sector == 2, s3 = sector == 3, s4 = sector == 4,
+                   s5 = sector == 5;
+        ro[i] = (s0 | s5) ? v : (s1 ? q : (s4 ? t : p));
+        go[i] = s0 ? t : ((s1 | s2) ? v : (s3 ? q : p));
+        bo[i] = (s0 | s1) ? p : (s2 ? t : (s5 ? q : v));
       }
     }
   });
@@ -194,8 +209,8 @@ std::vector<float> gaussian(int64_t kernel, double sigma) {
     w.push_back(std::exp(-0.5 * z * z));
     total += w.back();
   }
-  std::vector<float> out;
-  for (double v : w) out.push_back(static_cast<float>(v / total));
+  std::vector<float> out;  // centre, then distance 1, 2, ... (symmetric)
+  for (int64_t t = 0; t <= half; ++t) out.push_back(static_cast<float>(w[static_cast<size_t>(half + t)] / total));
   return out;
 }
 
@@ -205,30 +220,48 @@ inline int64_t reflect(int64_t i, int64_t size) {
   return i;
 }
 
-// One plane: vertical pass into `tmp` (vectorised over rows), horizontal pass through a reflect-padded row.
+// dst[j] = k[0] * rows[0][j] + sum_{t >= 1} k[t] * (rows[t][j] + rows[-t][j]) for a symmetric kernel of
+// half-width `half` (rows[t] for t in [-half, half]), in blocks of 16 outputs kept in registers.
+inline void symmetricSum(float* dst, int64_t n, const float* const* rows, const float* k, int64_t half) {
+  constexpr int64_t kBlock = 16;
+  int64_t j = 0;
+  for (; j + kBlock <= n; j += kBlock) {
+    float acc[kBlock];
+    const float* centre = rows[0];
+    for (int64_t u = 0; u < kBlock; ++u) acc[u] = k[0] * centre[j + u];
+    for (int64_t t = 1; t <= half; ++t) {
+      const float* a = rows[t];
+      const float* b = rows[-t];
+      const float kt = k[t];
+      for (int64_t u = 0; u < kBlock; ++u) acc[u] += kt * (a[j + u] + b[j + u]);
+    }
+    for (int64_t u = 0; u < kBlock; ++u) dst[j + u] = acc[u];
+  }
+  for (; j < n; ++j) {
+    float acc = k[0] * rows[0][j];
+    for (int64_t t = 1; t <= half; ++t) acc += k[t] * (rows[t][j] + rows[-t][j]);
+    dst[j] = acc;
+  }
+}
+
+// One plane: vertical pass into `tmp`, horizontal pass through a reflect-padded row. `ky`/`kx` hold the
+// centre tap first, then the taps at distance 1, 2, ... (the kernel is symmetric).
 void blurPlane(float* plane, int64_t h, int64_t w, const std::vector<float>& ky, const std::vector<float>& kx,
                std::vector<float>& tmp, std::vector<float>& pad) {
-  const auto hy = static_cast<int64_t>(ky.size()) / 2, hx = static_cast<int64_t>(kx.size()) / 2;
+  const auto hy = static_cast<int64_t>(ky.size()) - 1, hx = static_cast<int64_t>(kx.size()) - 1;
+  std::vector<const float*> rowsStore(static_cast<size_t>(2 * std::max(hy, hx) + 1));
+  const float** rows = rowsStore.data() + std::max(hy, hx);
   for (int64_t o = 0; o < h; ++o) {
-    float* dst = tmp.data() + o * w;
-    const float* src0 = plane + reflect(o - hy, h) * w;
-    for (int64_t j = 0; j < w; ++j) dst[j] = ky[0] * src0[j];
-    for (size_t t = 1; t < ky.size(); ++t) {
-      const float k = ky[t];
-      const float* src = plane + reflect(o - hy + static_cast<int64_t>(t), h) * w;
-      for (int64_t j = 0; j < w; ++j) dst[j] += k * src[j];
-    }
+    for (int64_t t = -hy; t <= hy; ++t) rows[t] = plane + reflect(o + t, h) * w;
+    symmetricSum(tmp.data() + o * w, w, rows, ky.data(), hy);
   }
   for (int64_t o = 0; o < h; ++o) {
     const float* row = tmp.data() + o * w;
-    for (int64_t p = 0; p < w + 2 * hx; ++p) pad[static_cast<size_t>(p)] = row[reflect(p - hx, w)];
-    float* dst = plane + o * w;
-    for (int64_t j = 0; j < w; ++j) dst[j] = kx[0] * pad[static_cast<size_t>(j)];
-    for (size_t t = 1; t < kx.size(); ++t) {
-      const float k = kx[t];
-      const float* src = pad.data() + t;
-      for (int64_t j = 0; j < w; ++j) dst[j] += k * src[j];
-    }
+    for (int64_t p = 0; p < hx; ++p) pad[static_cast<size_t>(p)] = row[hx - p];             // reflect left
+    std::copy(row, row + w, pad.begin() + hx);
+    for (int64_t p = 0; p < hx; ++p) pad[static_cast<size_t>(hx + w + p)] = row[w - 2 - p];  // reflect right
+    for (int64_t t = -hx; t <= hx; ++t) rows[t] = pad.data() + hx + t;
+    symmetricSum(plane + o * w, w, rows, kx.data(), hx);
   }
 }
 
@@ -241,7 +274,7 @@ void blur(at::Tensor& x, const std::vector<ImageParams>& params, int64_t kH, int
                     2 * h, " x ", 2 * w, ", received ", kH, " x ", kW);
   float* data = x.data_ptr<float>();
   at::parallel_for(0, x.size(0), 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> tmp(static_cast<size_t>(h * w)), pad(static_cast<size_t>(w + kW));
+    std::vector<float> tmp(static_cast<size_t>(h * w)), pad(static_cast<size_t>(w + kW));  // pad: w + 2 * (kW / 2)
     for (int64_t img = begin; img < end; ++img) {
       const ImageParams& p = params[static_cast<size_t>(img)];
       if (!p.blur) continue;

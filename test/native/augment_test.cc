@@ -575,3 +575,4 @@ TEST(AugmentCuda, AgreesWithCpu) {
 }
 
 }  // namespace
+
