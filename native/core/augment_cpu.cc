@@ -148,51 +148,59 @@ at::Tensor resample(const at::Tensor& input, bool nhwc, const AxisTaps& ty, cons
   return out;
 }
 
-// Branch-free so the compiler can vectorise it: every select is a conditional move, floor of values that may
-// be negative is truncation corrected by one, and fmod(x, 1) of the positive x = h / 6 + 1 is x - floor(x)
-// (exact in float, as fmod is).
+// Written so the compiler can vectorise it: every select is a conditional move or a 0/1 mask (the sector's
+// value is picked as a sum of mask * value, exact since one mask is 1 and the values are finite, as
+// torchvision's einsum does), floor of values that may be negative is truncation corrected by one, and
+// fmod(x, 1) of the positive x = h / 6 + 1 is x - trunc(x) (exact in float, as fmod is). GCC needs
+// -fno-trapping-math (set for this file in sources.cmake) to if-convert the selects; it changes no result.
+static void hueShiftPlane(const float* __restrict r, const float* __restrict g, const float* __restrict b,
+                          float* __restrict ro, float* __restrict go, float* __restrict bo, int64_t plane, float shift) {
+  for (int64_t i = 0; i < plane; ++i) {
+    const float R = r[i], G = g[i], B = b[i];
+    const float maxc = std::max(R, std::max(G, B));
+    const float minc = std::min(R, std::min(G, B));
+    const bool eq = maxc == minc;
+    const float cr = maxc - minc;
+    const float s = cr / (eq ? 1.0f : maxc);
+    const float div = eq ? 1.0f : cr;
+    const float rc = (maxc - R) / div, gc = (maxc - G) / div, bc = (maxc - B) / div;
+    const float hr = bc - gc, hg = 2.0f + rc - bc, hb = 4.0f + gc - rc;
+    float h = maxc == R ? hr : (maxc == G ? hg : hb);
+    const float x = h / 6.0f + 1.0f;                               // in [5/6, 11/6]
+    h = x - static_cast<float>(static_cast<int>(x));              // fmod(x, 1)
+    h = h + shift;                                                 // in (-0.5, 1.5)
+    float fl = static_cast<float>(static_cast<int>(h));
+    fl = fl > h ? fl - 1.0f : fl;                                  // floor
+    h = h - fl;
+    const float v = maxc;
+    const float h6 = h * 6.0f;                                     // in [0, 6]
+    const float sector0 = static_cast<float>(static_cast<int>(h6));
+    const float fr = h6 - sector0;
+    const float sector = sector0 == 6.0f ? 0.0f : sector0;         // i % 6
+    const float p = std::min(std::max(v * (1.0f - s), 0.0f), 1.0f);
+    const float q = std::min(std::max(v * (1.0f - s * fr), 0.0f), 1.0f);
+    const float t = std::min(std::max(v * (1.0f - s * (1.0f - fr)), 0.0f), 1.0f);
+    const float m0 = sector == 0.0f ? 1.0f : 0.0f, m1 = sector == 1.0f ? 1.0f : 0.0f, m2 = sector == 2.0f ? 1.0f : 0.0f,
+                m3 = sector == 3.0f ? 1.0f : 0.0f, m4 = sector == 4.0f ? 1.0f : 0.0f, m5 = sector == 5.0f ? 1.0f : 0.0f;
+    // Sector -> (r, g, b): 0 (v,t,p) 1 (q,v,p) 2 (p,v,t) 3 (p,q,v) 4 (t,p,v) 5 (v,p,q).
+    ro[i] = m0 * v + m1 * q + m2 * p + m3 * p + m4 * t + m5 * v;
+    go[i] = m0 * t + m1 * v + m2 * v + m3 * q + m4 * p + m5 * p;
+    bo[i] = m0 * p + m1 * p + m2 * t + m3 * v + m4 * v + m5 * q;
+  }
+}
+
 void hueShift(const float* in, float* out, int64_t n, int64_t plane, const float* factors) {
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(plane, 1));
   at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
     for (int64_t img = begin; img < end; ++img) {
       const float* r = in + img * 3 * plane;
-      const float* g = r + plane;
-      const float* b = g + plane;
-      float* ro = out + img * 3 * plane;
-      float* go = ro + plane;
-      float* bo = go + plane;
-      const float shift = factors[img];
-      for (int64_t i = 0; i < plane; ++i) {
-        const float R = r[i], G = g[i], B = b[i];
-        const float maxc = std::max(R, std::max(G, B));
-        const float minc = std::min(R, std::min(G, B));
-        const bool eq = maxc == minc;
-        const float cr = maxc - minc;
-        const float s = cr / (eq ? 1.0f : maxc);
-        const float div = eq ? 1.0f : cr;
-        const float rc = (maxc - R) / div, gc = (maxc - G) / div, bc = (maxc - B) / div;
-        const float hr = bc - gc, hg = 2.0f + rc - bc, hb = 4.0f + gc - rc;
-        float h = maxc == R ? hr : (maxc == G ? hg : hb);
-        float x = h / 6.0f + 1.0f;                                   // in [5/6, 11/6]
-        h = x - static_cast<float>(static_cast<int>(x));            // fmod(x, 1)
-        h = h + shift;                                               // in (-0.5, 1.5)
-        float fl = static_cast<float>(static_cast<int>(h));
-        fl = fl > h ? fl - 1.0f : fl;                                // floor
-        h = h - fl;
-        const float v = maxc;
-        const float h6 = h * 6.0f;                                   // in [0, 6]
-        const int sector0 = static_cast<int>(h6);
-        const float fr = h6 - static_cast<float>(sector0);
-        const int sector = sector0 == 6 ? 0 : sector0;
-        const float p = clamp01(v * (1.0f - s));
-        const float q = clamp01(v * (1.0f - s * fr));
-        const float t = clamp01(v * (1.0f - s * (1.0f - fr)));
-        // Sector -> (r, g, b): 0 (v,t,p) 1 (q,v,p) 2 (p,v,t) 3 (p,q,v) 4 (t,p,v) 5 (v,p,q).
-        const bool s0 = sector == 0, s1 = sector == 1, s2 = sector == 2, s3 = sector == 3, s4 = sector == 4,
-                   s5 = sector == 5;
-        ro[i] = (s0 | s5) ? v : (s1 ? q : (s4 ? t : p));
-        go[i] = s0 ? t : ((s1 | s2) ? v : (s3 ? q : p));
-        bo[i] = (s0 | s1) ? p : (s2 ? t : (s5 ? q : v));
+      float* o = out + img * 3 * plane;
+      if (in == out) {  // in place: through a copy, so the planes passed as __restrict do not alias
+        std::vector<float> copy(r, r + 3 * plane);
+        hueShiftPlane(copy.data(), copy.data() + plane, copy.data() + 2 * plane, o, o + plane, o + 2 * plane, plane,
+                      factors[img]);
+      } else {
+        hueShiftPlane(r, r + plane, r + 2 * plane, o, o + plane, o + 2 * plane, plane, factors[img]);
       }
     }
   });

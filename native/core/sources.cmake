@@ -11,3 +11,5 @@ set(BYOL_CORE_SOURCES
   native/core/augment_ops.cc
   native/core/augment_cpu.cc
 )
+# The CPU augmentation kernels vectorise their selects only without trapping-math (changes no result).
+set_source_files_properties(native/core/augment_cpu.cc PROPERTIES COMPILE_OPTIONS "-fno-trapping-math")
