@@ -31,6 +31,7 @@ export {
   type MemoryInfo,
 } from './runtime.js';
 export { NativeLoadError } from './native.js';
+export * from './nn.js';
 export {
   augment,
   makeAugmenter,
