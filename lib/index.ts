@@ -33,3 +33,19 @@ export {
 export { NativeLoadError } from './native.js';
 export * from './nn.js';
 export * as ema from './ema.js';
+export {
+  augment,
+  makeAugmenter,
+  toTransform,
+  callSeed,
+  validateAugmentOptions,
+  byolView1,
+  byolView2,
+  byolPytorchDefault,
+  type AugmentOptions,
+  type AugmentCallOptions,
+  type BatchTransform,
+  type ViewSpec,
+  type Interpolation,
+  type ImageLayout,
+} from './augment.js';

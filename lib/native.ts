@@ -216,3 +216,12 @@ export interface NativeAddon {
   ): Promise<void>;
   emaCpuKernel(): 'avx2' | 'default';
 }
+
+// --- augment (native/binding/augment.cc) -------------------------------------------------------------------
+// Declaration merging adds the augmentation entry points to NativeAddon.
+export interface NativeAddon {
+  /** Options as lib/augment.ts's AugmentOptions; seed an integer in [0, 2^53 - 1]. */
+  augment(images: NativeTensor, options: object | undefined, seed: number): Promise<NativeTensor>;
+  /** Throws the error augment() would throw for these options. */
+  validateAugmentOptions(options: object | undefined): void;
+}

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include "binding/ema.h"
+#include "binding/augment.h"
 #include "binding/env_state.h"
 #include "binding/module.h"
 #include "binding/learner.h"
@@ -23,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   byol::binding::InitModules(env, exports);
   byol::binding::InitLearner(env, exports);
   byol::binding::InitEma(env, exports);
+  byol::binding::InitAugment(env, exports);
   return exports;
 }
 

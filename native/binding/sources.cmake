@@ -1,6 +1,7 @@
 # Sources of the Node-API addon: one file per JS class or concern.
 set(BYOL_BINDING_SOURCES
   native/binding/addon.cc
+  native/binding/augment.cc
   native/binding/args.cc
   native/binding/async_job.cc
   native/binding/env_state.cc

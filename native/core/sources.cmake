@@ -18,6 +18,9 @@ set(BYOL_CORE_SOURCES
   native/core/ema.cc
   native/core/ema_cpu_default.cc
   native/core/ema_cpu_avx2.cc
+  native/core/augment.cc
+  native/core/augment_ops.cc
+  native/core/augment_cpu.cc
 )
 
 # The CPU EMA kernel is compiled twice from ema_cpu_kernel.h (ema.cc picks one at run time): a portable build
@@ -41,3 +44,5 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
 else()
   set_source_files_properties(native/core/ema_cpu_avx2.cc PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
 endif()
+# The CPU augmentation kernels vectorise their selects only without trapping-math (changes no result).
+set_source_files_properties(native/core/augment_cpu.cc PROPERTIES COMPILE_OPTIONS "-fno-trapping-math")
