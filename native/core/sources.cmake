@@ -7,4 +7,5 @@ set(BYOL_CORE_SOURCES
   native/core/executor.cc
   native/core/runtime.cc
   native/core/host_allocator.cc
+  native/core/optim.cc
 )

@@ -4,4 +4,5 @@ set(BYOL_NATIVE_TEST_SOURCES
   test/native/tensor_factory_test.cc
   test/native/executor_test.cc
   test/native/host_allocator_test.cc
+  test/native/optim_test.cc
 )
