@@ -27,6 +27,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,6 +53,9 @@ struct OptimizerOptions {
   double eps = 1e-8;
   // LARS
   double trustCoefficient = 1e-3;
+  // Not a hyperparameter: update dense float32/float64 CPU parameters in one fused pass over memory (the same
+  // rule, rounded per element instead of per ATen op). Off: only ATen ops (what CUDA and other cases use).
+  bool fused = true;
 };
 
 // Throws byol::RangeError naming the first option out of range for `kind`.
@@ -108,6 +112,8 @@ class Optimizer {
   void updateSGD(size_t i, const at::Tensor& grad);
   void updateAdam(size_t i, const at::Tensor& grad);
   void updateLARS(size_t i, const at::Tensor& grad);
+  // Whether params_[i], `grad` and the given state tensors can take the fused CPU kernels.
+  bool fusable(size_t i, const at::Tensor& grad, std::initializer_list<const at::Tensor*> state) const;
 
   OptimizerKind kind_;
   OptimizerOptions options_;

@@ -185,35 +185,89 @@ OptimizerOptions lars(double lr, double wd, double momentum = 0.9, double eta = 
 
 // --- values against the reference --------------------------------------------------------------------------
 
+OptimizerOptions unfused(OptimizerOptions o) {
+  o.fused = false;
+  return o;
+}
+
+// Every reference test runs the fused CPU kernels (default) and the ATen-op path (fused = false, what CUDA uses).
 TEST(Optimizer, SGDMatchesReference) {
-  expectMatchesReference(OptimizerKind::SGD, sgd(0.1), {});
-  expectMatchesReference(OptimizerKind::SGD, sgd(0.1, 0.9, 0.05), {});
-  expectMatchesReference(OptimizerKind::SGD, sgd(0.05, 0.9, 0.01, false, 0.3), {});
+  for (auto o : {sgd(0.1), sgd(0.1, 0.9, 0.05), sgd(0.05, 0.9, 0.01, false, 0.3)}) {
+    expectMatchesReference(OptimizerKind::SGD, o, {});
+    expectMatchesReference(OptimizerKind::SGD, unfused(o), {});
+  }
 }
 
 TEST(Optimizer, NesterovMatchesReference) {
   expectMatchesReference(OptimizerKind::SGD, sgd(0.1, 0.9, 0.05, true), {});
+  expectMatchesReference(OptimizerKind::SGD, unfused(sgd(0.1, 0.9, 0.05, true)), {});
 }
 
 TEST(Optimizer, AdamMatchesReference) {
-  expectMatchesReference(OptimizerKind::Adam, adam(0.05, 0), {});
-  expectMatchesReference(OptimizerKind::Adam, adam(0.05, 0.1, 0.8, 0.99, 1e-6), {});
+  for (auto o : {adam(0.05, 0), adam(0.05, 0.1, 0.8, 0.99, 1e-6)}) {
+    expectMatchesReference(OptimizerKind::Adam, o, {});
+    expectMatchesReference(OptimizerKind::Adam, unfused(o), {});
+  }
 }
 
 TEST(Optimizer, AdamWMatchesReference) {
   expectMatchesReference(OptimizerKind::AdamW, adam(0.05, 0.1), {});
+  expectMatchesReference(OptimizerKind::AdamW, unfused(adam(0.05, 0.1)), {});
 }
 
 TEST(Optimizer, LARSMatchesReference) {
   // lr as BYOL at batch 4096 (0.2 * 16) and a large weight decay so both terms matter; params 1 and 3 are 1-d.
-  expectMatchesReference(OptimizerKind::LARS, lars(3.2, 0.05), {false, true, false, true});
-  expectMatchesReference(OptimizerKind::LARS, lars(3.2, 0.05, 0.9, 1e-2), {false, false, false, false});
+  for (bool fused : {true, false}) {
+    auto a = lars(3.2, 0.05), b = lars(3.2, 0.05, 0.9, 1e-2);
+    a.fused = b.fused = fused;
+    expectMatchesReference(OptimizerKind::LARS, a, {false, true, false, true});
+    expectMatchesReference(OptimizerKind::LARS, b, {false, false, false, false});
+  }
+}
+
+// Channels-last, transposed and strided (non-dense) parameters, grads in another layout than the parameter:
+// the fused kernels take only dense parameters whose grad and state share their layout, the rest falls back.
+TEST(Optimizer, AnyMemoryLayoutMatchesReference) {
+  for (auto kind : {OptimizerKind::Adam, OptimizerKind::LARS, OptimizerKind::SGD}) {
+    const OptimizerOptions o = kind == OptimizerKind::Adam ? adam(0.05, 0.1)
+                               : kind == OptimizerKind::LARS ? lars(3.2, 0.05)
+                                                             : sgd(0.1, 0.9, 0.05, true);
+    Problem problem;
+    std::vector<at::Tensor> params{
+        problem.randomTensor({2, 3, 2, 2}, at::kFloat).contiguous(at::MemoryFormat::ChannelsLast),
+        problem.randomTensor({3, 4}, at::kFloat).t(),
+        problem.randomTensor({4, 8}, at::kFloat).slice(1, 0, 8, 2),
+        problem.randomTensor({2, 3, 2, 2}, at::kFloat).contiguous(at::MemoryFormat::ChannelsLast)};
+    for (auto& p : params) p = p.detach().set_requires_grad(true);
+    std::vector<Vec> ref;
+    for (auto& p : params) ref.push_back(valuesOf(p));
+    const std::vector<bool> excluded(params.size(), false);
+    RefState refState;
+    byol::Optimizer opt(kind, o, params);
+    for (int s = 0; s < 4; ++s) {
+      std::vector<Vec> grads;
+      for (size_t i = 0; i < params.size(); ++i) {
+        at::Tensor g = problem.randomTensor(params[i].sizes(), at::kFloat);
+        // param 0: grad in the param's layout (fused); param 3: contiguous grad for a channels-last param.
+        if (i == 0) g = g.contiguous(at::MemoryFormat::ChannelsLast);
+        params[i].mutable_grad() = g;
+        grads.push_back(valuesOf(g));
+      }
+      opt.step();
+      refStep(kind, o, excluded, ref, grads, refState);
+      for (size_t i = 0; i < ref.size(); ++i) {
+        EXPECT_LE(worst(valuesOf(params[i]), ref[i]), 1e-6) << byol::optimizerKindName(kind) << " param " << i;
+      }
+    }
+    EXPECT_TRUE(params[0].is_contiguous(at::MemoryFormat::ChannelsLast));
+  }
 }
 
 TEST(Optimizer, SkipsParametersWithoutGradLikeTheReference) {
   expectMatchesReference(OptimizerKind::Adam, adam(0.05, 0.01), {}, 4, 1e-6, /*skip param*/ 2);
   expectMatchesReference(OptimizerKind::SGD, sgd(0.1, 0.9), {}, 4, 1e-6, 0);
   expectMatchesReference(OptimizerKind::LARS, lars(3.2, 0.05), {false, true, false, true}, 4, 1e-6, 1);
+  expectMatchesReference(OptimizerKind::LARS, unfused(lars(3.2, 0.05)), {false, true, false, true}, 4, 1e-6, 1);
 }
 
 TEST(Optimizer, Float64ParametersMatchTightly) {
@@ -230,6 +284,25 @@ TEST(Optimizer, Float64ParametersMatchTightly) {
     refStep(OptimizerKind::AdamW, o, excluded, ref, grads, refState);
   }
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_LE(worst(valuesOf(problem.params[i]), ref[i]), 1e-12);
+}
+
+TEST(Optimizer, Float64LARSMatchesTightlyOnBothPaths) {
+  for (bool fused : {true, false}) {
+    Problem problem(at::kDouble);
+    std::vector<Vec> ref;
+    for (auto& p : problem.params) ref.push_back(valuesOf(p));
+    RefState refState;
+    auto o = lars(3.2, 0.05);
+    o.fused = fused;
+    const std::vector<bool> excluded{false, true, false, true};
+    byol::Optimizer opt(OptimizerKind::LARS, o, problem.params, excluded);
+    for (int s = 0; s < 3; ++s) {
+      auto grads = problem.newGrads();
+      opt.step();
+      refStep(OptimizerKind::LARS, o, excluded, ref, grads, refState);
+    }
+    for (size_t i = 0; i < ref.size(); ++i) EXPECT_LE(worst(valuesOf(problem.params[i]), ref[i]), 1e-12) << fused;
+  }
 }
 
 // --- invariants --------------------------------------------------------------------------------------------
