@@ -31,5 +31,6 @@ export {
   type MemoryInfo,
 } from './runtime.js';
 export { NativeLoadError } from './native.js';
+export * from './nn.js';
 export { SGD, Adam, AdamW, LARS, GradientAccumulator, excludeBiasAndNorm, type Optimizer, type OptimizerKind, type OptimizerStateDict, type Parameters, type NamedParameters, type ExcludeFn, type SGDOptions, type AdamOptions, type LARSOptions } from './optim.js';
 export { warmupCosine, constant, type Schedule, type WarmupCosineOptions } from './schedule.js';

@@ -125,6 +125,60 @@ function loadAddon(): NativeAddon {
 
 export const native: NativeAddon = loadAddon();
 
+// --- nn: modules (native/binding/module.cc) ------------------------------------------------------------
+
+/** The raw native module handle. Wrapped by lib/nn.ts's Module. */
+export interface NativeModule {
+  forward(input: NativeTensor, groups?: number): Promise<NativeTensor>;
+  namedParameters(): [string, NativeTensor][];
+  namedBuffers(): [string, NativeTensor][];
+  stateDict(): [string, NativeTensor][];
+  train(mode?: boolean): NativeModule;
+  isTraining(): boolean;
+  to(device: string): NativeModule;
+  channelsLast(): NativeModule;
+  clone(): NativeModule;
+  freeze(frozen?: boolean): NativeModule;
+  numParameters(trainableOnly?: boolean): number;
+  save(path: string, dtype?: string): Promise<void>;
+  load(path: string, strict?: boolean): Promise<{ missing: string[]; unexpected: string[] }>;
+  describe(): NativeModuleInfo;
+  setHiddenLayer(name: string): NativeModule;
+}
+
+export interface NativeModuleInfo {
+  kind: string;
+  training: boolean;
+  channelsLast: boolean;
+  repr: string;
+  hiddenLayer?: string;
+  layerNames?: string[];
+  featureSize?: number;
+  minImageSize?: number;
+  inChannels?: number;
+  inFeatures?: number;
+  hiddenSize?: number;
+  projectionSize?: number;
+}
+
+export type NativeModuleKind =
+  | 'resnet'
+  | 'mlp'
+  | 'conv2d'
+  | 'batchNorm1d'
+  | 'batchNorm2d'
+  | 'relu'
+  | 'maxPool2d'
+  | 'adaptiveAvgPool2d'
+  | 'flatten'
+  | 'linear'
+  | 'sequential';
+
+export interface NativeAddon {
+  NativeModule: new () => NativeModule;
+  createModule(kind: NativeModuleKind, options?: object): NativeModule;
+}
+
 // --- optimizers (native/binding/optim.cc) -------------------------------------------------------------------
 
 export type OptimizerKind = 'sgd' | 'adam' | 'adamw' | 'lars';

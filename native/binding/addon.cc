@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include "binding/env_state.h"
+#include "binding/module.h"
 #include "binding/optim.h"
 #include "binding/runtime.h"
 #include "binding/tensor.h"
@@ -18,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   at::set_num_threads(state->numThreads);
   byol::binding::InitRuntime(env, exports);
   byol::binding::Tensor::Init(env, exports);
+  byol::binding::InitModules(env, exports);
   byol::binding::InitOptim(env, exports);
   return exports;
 }

@@ -8,4 +8,5 @@ set(BYOL_BINDING_SOURCES
   native/binding/optim.cc
   native/binding/runtime.cc
   native/binding/tensor.cc
+  native/binding/module.cc
 )

@@ -6,6 +6,13 @@ set(BYOL_CORE_SOURCES
   native/core/tensor_checks.cc
   native/core/executor.cc
   native/core/runtime.cc
+  native/core/group_batch_norm.cc
+  native/core/layers.cc
+  native/core/resnet.cc
+  native/core/mlp.cc
+  native/core/safetensors.cc
+  native/core/state_dict.cc
   native/core/host_allocator.cc
+  native/core/byol_loss.cc
   native/core/optim.cc
 )
