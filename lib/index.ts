@@ -49,3 +49,5 @@ export {
   type Interpolation,
   type ImageLayout,
 } from './augment.js';
+export { SGD, Adam, AdamW, LARS, GradientAccumulator, excludeBiasAndNorm, type Optimizer, type OptimizerKind, type OptimizerStateDict, type Parameters, type NamedParameters, type ExcludeFn, type SGDOptions, type AdamOptions, type LARSOptions } from './optim.js';
+export { warmupCosine, constant, type Schedule, type WarmupCosineOptions } from './schedule.js';

@@ -225,3 +225,42 @@ export interface NativeAddon {
   /** Throws the error augment() would throw for these options. */
   validateAugmentOptions(options: object | undefined): void;
 }
+
+// --- optimizers (native/binding/optim.cc) -------------------------------------------------------------------
+
+export type OptimizerKind = 'sgd' | 'adam' | 'adamw' | 'lars';
+
+/** Hyperparameters as the native optimizer takes them (lib/optim.ts documents them and their defaults). */
+export interface NativeOptimizerOptions {
+  lr: number;
+  weightDecay?: number;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  trustCoefficient?: number;
+}
+
+/** One core Optimizer (native/core/optim.h); steps run as jobs on the executor. */
+export interface NativeOptimizer {
+  step(lr?: number): Promise<void>;
+  scaleGrads(factor: number): Promise<void>;
+  clipGradNorm(maxNorm: number): Promise<number>;
+  zeroGrad(setToNone?: boolean): void;
+  lr(): number;
+  setLr(lr: number): void;
+  steps(): number;
+  state(): Record<string, NativeTensor>;
+  loadState(state: Record<string, NativeTensor>): void;
+}
+
+export interface NativeAddon {
+  NativeOptimizer: new (
+    kind: OptimizerKind,
+    options: NativeOptimizerOptions,
+    params: NativeTensor[],
+    excluded: boolean[],
+  ) => NativeOptimizer;
+}

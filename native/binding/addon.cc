@@ -7,6 +7,7 @@
 #include "binding/env_state.h"
 #include "binding/module.h"
 #include "binding/learner.h"
+#include "binding/optim.h"
 #include "binding/runtime.h"
 #include "binding/tensor.h"
 #include "core/host_allocator.h"
@@ -25,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   byol::binding::InitLearner(env, exports);
   byol::binding::InitEma(env, exports);
   byol::binding::InitAugment(env, exports);
+  byol::binding::InitOptim(env, exports);
   return exports;
 }
 

@@ -10,4 +10,5 @@ set(BYOL_NATIVE_TEST_SOURCES
   test/native/byol_loss_test.cc
   test/native/ema_test.cc
   test/native/augment_test.cc
+  test/native/optim_test.cc
 )
