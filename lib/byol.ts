@@ -73,6 +73,15 @@ export interface StepResult {
 export interface StepOptimizer {
   step(): Promise<void>;
   zeroGrad(): void;
+  /** Needed only with the `maxGradNorm` option. */
+  clipGradNorm?(maxNorm: number): Promise<number>;
+}
+
+export interface StepOptions {
+  /** Micro-batches per optimizer step (gradient accumulation). Default 1. */
+  accumulate?: number;
+  /** Clip the gradients' global L2 norm to this before the optimizer step. Default: no clipping. */
+  maxGradNorm?: number;
 }
 
 /** The learner's own position, saved in checkpoints so a resumed run continues exactly. */
@@ -206,10 +215,15 @@ export class BYOL {
    * One training step: views, forward, backward, optimizer step and EMA update. With `accumulate: k > 1`, call
    * it k times per optimizer step: gradients of loss/k accumulate and the optimizer and EMA run on the k-th call.
    */
-  async step(images: Tensor, optimizer: StepOptimizer, options: { accumulate?: number } = {}): Promise<StepResult> {
+  async step(images: Tensor, optimizer: StepOptimizer, options: StepOptions = {}): Promise<StepResult> {
     const accumulate = options.accumulate ?? 1;
     if (!Number.isInteger(accumulate) || accumulate < 1)
       throw new RangeError(`accumulate: expected a positive integer, received ${describe(accumulate)}`);
+    const { maxGradNorm } = options;
+    if (maxGradNorm !== undefined && !(maxGradNorm > 0))
+      throw new RangeError(`maxGradNorm: expected a positive number, received ${describe(maxGradNorm)}`);
+    if (maxGradNorm !== undefined && typeof optimizer.clipGradNorm !== 'function')
+      throw new TypeError('maxGradNorm: the optimizer has no clipGradNorm()');
     let t = performance.now();
     const [v1, v2] = await this.views(images);
     const augmentMs = performance.now() - t;
@@ -229,6 +243,7 @@ export class BYOL {
     let emaMs = 0;
     if (this.#micro === 0) {
       t = performance.now();
+      if (maxGradNorm !== undefined) await optimizer.clipGradNorm!(maxGradNorm);
       await optimizer.step();
       optimizer.zeroGrad();
       optimizerMs = performance.now() - t;

@@ -20,6 +20,8 @@ export interface TrainOptions {
   schedule?: Schedule;
   /** Micro-batches per optimizer step (gradient accumulation). Default 1. */
   accumulate?: number;
+  /** Clip the gradients' global L2 norm before each optimizer step. Default: no clipping. */
+  maxGradNorm?: number;
   /** Where checkpoints go; none are written without it. */
   checkpointDir?: string;
   /** Optimizer steps between checkpoints. Default: once per epoch. The last step always checkpoints. */
@@ -123,7 +125,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         if (!isLast) nextBatch = data.batch(cursor.epoch, cursor.batch); // prefetch while this step runs
         try {
           images += batch.shape[0] ?? 0;
-          const r = await learner.step(batch, optimizer, { accumulate });
+          const r = await learner.step(batch, optimizer, { accumulate, maxGradNorm: options.maxGradNorm });
           loss += r.loss / accumulate;
           collapse = r.collapse;
           tau = r.tau;
