@@ -11,8 +11,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // Both processes alternate on the same cores, so OpenMP threads that spin-wait after each parallel region
-// (libgomp's default) would steal the other side's CPU and skew the comparison (measured here: the side
-// that runs second loses up to 4x). Passive waiting, unless set otherwise, for both; libgomp reads it when
+// (libgomp's default) would steal the other side's CPU and skew the comparison (measured here with the
+// default: torchvision's side used up to 4x the CPU per image of ours; with passive waiting, the same). Passive waiting, unless set otherwise, for both; libgomp reads it when
 // the addon loads, hence the dynamic import below.
 process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
 const { getNumThreads, libtorchInfo, noGrad, randn, resnet50 } = await import('../../dist/index.js');
