@@ -32,3 +32,22 @@ export {
 } from './runtime.js';
 export { NativeLoadError } from './native.js';
 export * from './nn.js';
+export * as ema from './ema.js';
+export {
+  augment,
+  makeAugmenter,
+  toTransform,
+  callSeed,
+  validateAugmentOptions,
+  byolView1,
+  byolView2,
+  byolPytorchDefault,
+  type AugmentOptions,
+  type AugmentCallOptions,
+  type BatchTransform,
+  type ViewSpec,
+  type Interpolation,
+  type ImageLayout,
+} from './augment.js';
+export { SGD, Adam, AdamW, LARS, GradientAccumulator, excludeBiasAndNorm, type Optimizer, type OptimizerKind, type OptimizerStateDict, type Parameters, type NamedParameters, type ExcludeFn, type SGDOptions, type AdamOptions, type LARSOptions } from './optim.js';
+export { warmupCosine, constant, type Schedule, type WarmupCosineOptions } from './schedule.js';

@@ -17,6 +17,7 @@ packages=(
   libtorch-dev                   # LibTorch 1.13 (CPU): the library the addon links
   libgtest-dev                   # GoogleTest for test/native
   python3-torch python3-torchvision  # interop tests and Python baselines on the same LibTorch
+  libsleef-dev                   # sleef.h, which at::vec's AVX2 headers need (the EMA kernel's AVX2 build)
 )
 missing=()
 for p in "${packages[@]}"; do

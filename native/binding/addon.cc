@@ -2,8 +2,12 @@
 #include <napi.h>
 #include <ATen/Parallel.h>
 
+#include "binding/ema.h"
+#include "binding/augment.h"
 #include "binding/env_state.h"
 #include "binding/module.h"
+#include "binding/learner.h"
+#include "binding/optim.h"
 #include "binding/runtime.h"
 #include "binding/tensor.h"
 #include "core/host_allocator.h"
@@ -19,6 +23,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   byol::binding::InitRuntime(env, exports);
   byol::binding::Tensor::Init(env, exports);
   byol::binding::InitModules(env, exports);
+  byol::binding::InitLearner(env, exports);
+  byol::binding::InitEma(env, exports);
+  byol::binding::InitAugment(env, exports);
+  byol::binding::InitOptim(env, exports);
   return exports;
 }
 

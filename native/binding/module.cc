@@ -15,35 +15,6 @@
 namespace byol::binding {
 namespace {
 
-// Reads an optional option: `fallback` when undefined.
-int64_t intOption(const Napi::Value& options, const char* key, int64_t fallback) {
-  Napi::Value v = option(options, key);
-  return v.IsUndefined() ? fallback : intArg(v, key);
-}
-double numberOption(const Napi::Value& options, const char* key, double fallback) {
-  Napi::Value v = option(options, key);
-  return v.IsUndefined() ? fallback : numberArg(v, key);
-}
-bool boolOption(const Napi::Value& options, const char* key, bool fallback) {
-  Napi::Value v = option(options, key);
-  return v.IsUndefined() ? fallback : boolArg(v, key);
-}
-std::string stringOption(const Napi::Value& options, const char* key, const std::string& fallback) {
-  Napi::Value v = option(options, key);
-  return v.IsUndefined() ? fallback : stringArg(v, key);
-}
-
-Napi::Array namedTensors(Napi::Env env, const NamedTensors& tensors) {
-  auto out = Napi::Array::New(env, tensors.size());
-  for (uint32_t i = 0; i < tensors.size(); ++i) {
-    auto pair = Napi::Array::New(env, 2);
-    pair.Set(0u, tensors[i].first);
-    pair.Set(1u, Tensor::wrap(env, tensors[i].second));
-    out.Set(i, pair);
-  }
-  return out;
-}
-
 Napi::Array stringArray(Napi::Env env, const std::vector<std::string>& items) {
   auto out = Napi::Array::New(env, items.size());
   for (uint32_t i = 0; i < items.size(); ++i) out.Set(i, items[i]);
@@ -223,17 +194,17 @@ Napi::Value Module::forward(const Napi::CallbackInfo& info) {
 Napi::Value Module::namedParameters(const Napi::CallbackInfo& info) {
   NamedTensors out;
   for (const auto& p : settled().get().named_parameters()) out.emplace_back(p.key(), p.value());
-  return namedTensors(info.Env(), out);
+  return Tensor::wrapNamed(info.Env(), out);
 }
 
 Napi::Value Module::namedBuffers(const Napi::CallbackInfo& info) {
   NamedTensors out;
   for (const auto& b : settled().get().named_buffers()) out.emplace_back(b.key(), b.value());
-  return namedTensors(info.Env(), out);
+  return Tensor::wrapNamed(info.Env(), out);
 }
 
 Napi::Value Module::stateDict(const Napi::CallbackInfo& info) {
-  return namedTensors(info.Env(), byol::stateDict(settled().get()));
+  return Tensor::wrapNamed(info.Env(), byol::stateDict(settled().get()));
 }
 
 Napi::Value Module::train(const Napi::CallbackInfo& info) {

@@ -220,6 +220,17 @@ Napi::Object Tensor::wrap(Napi::Env env, at::Tensor t) {
   return object;
 }
 
+Napi::Array Tensor::wrapNamed(Napi::Env env, const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  auto out = Napi::Array::New(env, tensors.size());
+  for (uint32_t i = 0; i < tensors.size(); ++i) {
+    auto pair = Napi::Array::New(env, 2);
+    pair.Set(0u, tensors[i].first);
+    pair.Set(1u, wrap(env, tensors[i].second));
+    out.Set(i, pair);
+  }
+  return out;
+}
+
 bool Tensor::isTensor(const Napi::Value& value) {
   return value.IsObject() &&
          value.As<Napi::Object>().InstanceOf(EnvState::of(value.Env()).tensorConstructor.Value());

@@ -1,1 +1,48 @@
-# CUDA sources (native/core/*.cu) are added here by the issues that bring them.
+# CUDA sources of native/core.
+#
+# ema_cuda.cu holds CUDA code only (raw pointers, sizes, a stream) and is compiled by nvcc directly, with no
+# CMake CUDA language support needed:
+#   - whenever nvcc is found, the target byol_cuda_kernels (part of ALL) compiles it for sm_90 plus PTX, so
+#     the kernel is checked by every build on a machine with nvcc, even against a CPU LibTorch;
+#   - only when the LibTorch has CUDA is the object linked into byol_core, together with its C++ launcher
+#     (ema_cuda_launcher.cc, which needs c10_cuda) and BYOL_EMA_CUDA_KERNEL defined.
+# Without nvcc nothing here happens and CUDA tensors (if any) take the strided fallback of ema_().
+# Set -DBYOL_CUDA_ARCH_FLAGS="..." to target other GPUs.
+
+set(BYOL_CUDA_ARCH_FLAGS "-gencode;arch=compute_90,code=sm_90;-gencode;arch=compute_90,code=compute_90"
+  CACHE STRING "nvcc architecture flags for native/core/*.cu")
+
+find_program(BYOL_NVCC nvcc
+  HINTS ENV CUDACXX ENV CUDA_HOME ENV CUDA_PATH /usr/local/cuda
+  PATH_SUFFIXES bin)
+
+if(TARGET c10_cuda OR TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
+  set(BYOL_TORCH_HAS_CUDA ON)
+else()
+  set(BYOL_TORCH_HAS_CUDA OFF)
+endif()
+
+if(BYOL_NVCC)
+  set(_byol_ema_cuda_src "${CMAKE_CURRENT_SOURCE_DIR}/native/core/ema_cuda.cu")
+  set(_byol_ema_cuda_obj "${CMAKE_CURRENT_BINARY_DIR}/ema_cuda.o")
+  add_custom_command(
+    OUTPUT "${_byol_ema_cuda_obj}"
+    COMMAND "${BYOL_NVCC}" -c -O3 -std=c++17 -Xcompiler -fPIC ${BYOL_CUDA_ARCH_FLAGS}
+            -I "${CMAKE_CURRENT_SOURCE_DIR}/native" -o "${_byol_ema_cuda_obj}" "${_byol_ema_cuda_src}"
+    DEPENDS "${_byol_ema_cuda_src}" "${CMAKE_CURRENT_SOURCE_DIR}/native/core/ema_cuda.h"
+    COMMENT "nvcc native/core/ema_cuda.cu"
+    VERBATIM)
+  add_custom_target(byol_cuda_kernels ALL DEPENDS "${_byol_ema_cuda_obj}")
+  message(STATUS "byol-torch: nvcc ${BYOL_NVCC} compiles native/core/ema_cuda.cu; LibTorch CUDA: ${BYOL_TORCH_HAS_CUDA}")
+
+  if(BYOL_TORCH_HAS_CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set_source_files_properties("${_byol_ema_cuda_obj}" PROPERTIES EXTERNAL_OBJECT TRUE GENERATED TRUE)
+    target_sources(byol_core PRIVATE "${_byol_ema_cuda_obj}" native/core/ema_cuda_launcher.cc)
+    add_dependencies(byol_core byol_cuda_kernels)
+    target_compile_definitions(byol_core PUBLIC BYOL_EMA_CUDA_KERNEL=1)
+    target_link_libraries(byol_core PUBLIC CUDA::cudart)
+  endif()
+else()
+  message(STATUS "byol-torch: nvcc not found; native/core/ema_cuda.cu is not compiled")
+endif()
