@@ -162,7 +162,7 @@ export class BYOL {
   /** The tau the next EMA update will use. */
   get tau(): number {
     const { decaySchedule, movingAverageDecay, totalSteps } = this.options;
-    if (decaySchedule === 'constant') return movingAverageDecay;
+    if (decaySchedule === 'constant' || !this.options.useMomentum) return movingAverageDecay;
     return ema.cosineTau(Math.min(this.#state.step, totalSteps!), totalSteps!, movingAverageDecay);
   }
 

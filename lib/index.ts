@@ -51,3 +51,8 @@ export {
 } from './augment.js';
 export { SGD, Adam, AdamW, LARS, GradientAccumulator, excludeBiasAndNorm, type Optimizer, type OptimizerKind, type OptimizerStateDict, type Parameters, type NamedParameters, type ExcludeFn, type SGDOptions, type AdamOptions, type LARSOptions } from './optim.js';
 export { warmupCosine, constant, type Schedule, type WarmupCosineOptions } from './schedule.js';
+export { BYOL, BYOLError, type BYOLOptions, type BYOLState, type StepResult, type StepTimings, type StepOptimizer } from './byol.js';
+export { train, TrainingError, type TrainOptions, type TrainResult, type StepInfo } from './trainer.js';
+export { tensorBatches, type BatchSource, type TensorBatchesOptions } from './data.js';
+export { saveCheckpoint, loadCheckpoint, listCheckpoints, type TrainerPosition } from './checkpoint.js';
+export { saveTensors, loadTensors } from './serialize.js';

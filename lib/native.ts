@@ -264,3 +264,10 @@ export interface NativeAddon {
     excluded: boolean[],
   ) => NativeOptimizer;
 }
+
+// --- serialize (native/binding/serialize.cc) ---------------------------------------------------------------
+export interface NativeAddon {
+  /** Writes named tensors as safetensors, atomically (temporary file, then rename). */
+  saveTensors(path: string, tensors: [string, NativeTensor][], metadata?: Record<string, string>): Promise<void>;
+  loadTensors(path: string): Promise<{ tensors: [string, NativeTensor][]; metadata: Record<string, string> }>;
+}

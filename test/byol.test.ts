@@ -1,7 +1,7 @@
 // The BYOL learner: the method's invariants on small networks (fast on 2 cores).
 import { describe, expect, it } from 'vitest';
 import { BYOL, BYOLError } from '../lib/byol.js';
-import { manualSeed, rand, tensor, Tensor } from '../lib/index.js';
+import { manualSeed, noGrad, rand, tensor, Tensor } from '../lib/index.js';
 import { adaptiveAvgPool2d, batchNorm2d, conv2d, flatten, relu, resnet18, sequential } from '../lib/nn.js';
 
 // A tiny encoder built from basic layers: the learner is not tied to ResNets.
@@ -26,7 +26,7 @@ class TestSGD {
   async step(): Promise<void> {
     for (const p of this.params) {
       const g = p.grad;
-      if (g) p.sub_(g.mul(this.lr));
+      if (g) noGrad(() => p.sub_(g.mul(this.lr)));
     }
   }
   zeroGrad(): void {

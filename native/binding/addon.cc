@@ -9,6 +9,7 @@
 #include "binding/learner.h"
 #include "binding/optim.h"
 #include "binding/runtime.h"
+#include "binding/serialize.h"
 #include "binding/tensor.h"
 #include "core/host_allocator.h"
 
@@ -27,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   byol::binding::InitEma(env, exports);
   byol::binding::InitAugment(env, exports);
   byol::binding::InitOptim(env, exports);
+  byol::binding::InitSerialize(env, exports);
   return exports;
 }
 

@@ -46,21 +46,6 @@ void rangeOption(const Napi::Value& options, const char* key, double& lo, double
   hi = numberArg(a.Get(1u), (name + "[1]").c_str());
 }
 
-void numberOption(const Napi::Value& options, const char* key, double& out) {
-  const Napi::Value v = option(options, key);
-  if (!v.IsUndefined()) out = numberArg(v, key);
-}
-
-void intOption(const Napi::Value& options, const char* key, int64_t& out) {
-  const Napi::Value v = option(options, key);
-  if (!v.IsUndefined()) out = intArg(v, key);
-}
-
-void boolOption(const Napi::Value& options, const char* key, bool& out) {
-  const Napi::Value v = option(options, key);
-  if (!v.IsUndefined()) out = boolArg(v, key);
-}
-
 void listOption(const Napi::Value& options, const char* key, std::vector<double>& out) {
   const Napi::Value v = option(options, key);
   if (v.IsUndefined()) return;
@@ -96,33 +81,33 @@ AugmentOptions parseAugmentOptions(const Napi::Value& options) {
     o.width = intArg(size.As<Napi::Array>().Get(1u), "size[1]");
   }
   BYOL_EXPECT_RANGE(o.height >= 0 && o.width >= 0, "size: expected positive sizes, received ", o.height, " x ", o.width);
-  boolOption(options, "crop", o.crop);
+  o.crop = boolOption(options, "crop", o.crop);
   rangeOption(options, "scale", o.scaleMin, o.scaleMax);
   rangeOption(options, "ratio", o.ratioMin, o.ratioMax);
-  intOption(options, "cropTries", o.cropTries);
+  o.cropTries = intOption(options, "cropTries", o.cropTries);
   const Napi::Value interpolation = option(options, "interpolation");
   if (!interpolation.IsUndefined()) o.interpolation = parseInterpolation(stringArg(interpolation, "interpolation"));
-  boolOption(options, "antialias", o.antialias);
-  numberOption(options, "flipProb", o.flipProb);
-  numberOption(options, "jitterProb", o.jitterProb);
-  numberOption(options, "brightness", o.brightness);
-  numberOption(options, "contrast", o.contrast);
-  numberOption(options, "saturation", o.saturation);
-  numberOption(options, "hue", o.hue);
-  numberOption(options, "grayscaleProb", o.grayscaleProb);
-  numberOption(options, "blurProb", o.blurProb);
+  o.antialias = boolOption(options, "antialias", o.antialias);
+  o.flipProb = numberOption(options, "flipProb", o.flipProb);
+  o.jitterProb = numberOption(options, "jitterProb", o.jitterProb);
+  o.brightness = numberOption(options, "brightness", o.brightness);
+  o.contrast = numberOption(options, "contrast", o.contrast);
+  o.saturation = numberOption(options, "saturation", o.saturation);
+  o.hue = numberOption(options, "hue", o.hue);
+  o.grayscaleProb = numberOption(options, "grayscaleProb", o.grayscaleProb);
+  o.blurProb = numberOption(options, "blurProb", o.blurProb);
   rangeOption(options, "sigma", o.sigmaMin, o.sigmaMax);
-  intOption(options, "blurKernel", o.blurKernel);
-  numberOption(options, "blurKernelFraction", o.blurKernelFraction);
-  numberOption(options, "solarizeProb", o.solarizeProb);
-  numberOption(options, "solarizeThreshold", o.solarizeThreshold);
-  boolOption(options, "normalize", o.normalize);
+  o.blurKernel = intOption(options, "blurKernel", o.blurKernel);
+  o.blurKernelFraction = numberOption(options, "blurKernelFraction", o.blurKernelFraction);
+  o.solarizeProb = numberOption(options, "solarizeProb", o.solarizeProb);
+  o.solarizeThreshold = numberOption(options, "solarizeThreshold", o.solarizeThreshold);
+  o.normalize = boolOption(options, "normalize", o.normalize);
   listOption(options, "mean", o.mean);
   listOption(options, "std", o.std);
   const Napi::Value layout = option(options, "layout");
   if (!layout.IsUndefined()) o.layout = parseLayout(stringArg(layout, "layout"));
-  boolOption(options, "channelsLast", o.channelsLast);
-  boolOption(options, "perImage", o.perImage);
+  o.channelsLast = boolOption(options, "channelsLast", o.channelsLast);
+  o.perImage = boolOption(options, "perImage", o.perImage);
   validate(o);
   return o;
 }
@@ -137,7 +122,7 @@ uint64_t seedArg(const Napi::Value& v) {
 }
 
 Napi::Value augment(const Napi::CallbackInfo& info) {
-  const at::Tensor images = Tensor::unwrap(info[0], "images");
+  const at::Tensor images = Tensor::unwrapQueued(info[0], "images");
   const AugmentOptions options = parseAugmentOptions(info[1]);
   const uint64_t seed = seedArg(info[2]);
   validateInput(images, options);  // every error before any work

@@ -115,7 +115,7 @@ class Learner : public Napi::ObjectWrap<Learner> {
   }
 
   std::pair<at::Tensor, at::Tensor> views(const Napi::CallbackInfo& info) {
-    at::Tensor v1 = Tensor::unwrap(info[0], "view1"), v2 = Tensor::unwrap(info[1], "view2");
+    at::Tensor v1 = Tensor::unwrapQueued(info[0], "view1"), v2 = Tensor::unwrapQueued(info[1], "view2");
     BYOL_EXPECT_RANGE(v1.sizes() == v2.sizes(), "forward: expected both views of the same shape, received ",
                       shapeOf(v1), " and ", shapeOf(v2));
     BYOL_EXPECT_RANGE(v1.dim() == 4 && v1.size(0) >= 2,
@@ -162,7 +162,7 @@ class Learner : public Napi::ObjectWrap<Learner> {
 
   // embed(images: Tensor, withProjection: boolean) -> Promise<{ representation: Tensor, projection?: Tensor }>
   Napi::Value embed(const Napi::CallbackInfo& info) {
-    at::Tensor images = Tensor::unwrap(info[0], "images");
+    at::Tensor images = Tensor::unwrapQueued(info[0], "images");
     const bool withProjection = boolArg(info[1], "projection");
     BYOL_EXPECT_RANGE(images.dim() == 4 && images.size(0) >= 1, "embed: images: expected [N, C, H, W], received shape ",
                       shapeOf(images));

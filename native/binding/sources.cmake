@@ -7,6 +7,7 @@ set(BYOL_BINDING_SOURCES
   native/binding/env_state.cc
   native/binding/errors.cc
   native/binding/optim.cc
+  native/binding/serialize.cc
   native/binding/runtime.cc
   native/binding/tensor.cc
   native/binding/module.cc

@@ -335,12 +335,12 @@ Napi::Value Tensor::zeroGrad(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Tensor::backward(const Napi::CallbackInfo& info) {
-  at::Tensor t = handle("backward");
+  at::Tensor t = handle("backward", false);  // a job: queued behind pending ones, no need to wait
   BYOL_EXPECT_RANGE(t.requires_grad(),
                     "backward: the tensor does not require grad (no input had requiresGrad, or it was made under noGrad)");
   at::Tensor gradient;
   if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
-    gradient = unwrap(info[0], "gradient");
+    gradient = unwrapQueued(info[0], "gradient");
     BYOL_EXPECT_RANGE(gradient.sizes() == t.sizes(), "backward: gradient: expected shape ", shapeOf(t), ", received ",
                       shapeOf(gradient));
   } else {
