@@ -9,7 +9,13 @@ import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getNumThreads, libtorchInfo, noGrad, randn, resnet50 } from '../../dist/index.js';
+
+// Both processes alternate on the same cores, so OpenMP threads that spin-wait after each parallel region
+// (libgomp's default) would steal the other side's CPU and skew the comparison (measured here with the
+// default: torchvision's side used up to 4x the CPU per image of ours; with passive waiting, the same). Passive waiting, unless set otherwise, for both; libgomp reads it when
+// the addon loads, hence the dynamic import below.
+process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+const { getNumThreads, libtorchInfo, noGrad, randn, resnet50 } = await import('../../dist/index.js');
 
 const here = dirname(fileURLToPath(import.meta.url));
 const arg = (name, fallback) => {
@@ -93,7 +99,8 @@ child.stdin.write('quit\n');
 
 const info = libtorchInfo();
 console.log(`ResNet-50, batch ${batch}, ${size} px, ${threads} thread(s); median of ${iters} alternating iterations after ${warmup} warm-up`);
-console.log(`byol-torch on LibTorch ${info.libtorch}; torchvision on PyTorch ${theirSetup.torch} with ${theirSetup.threads} thread(s)`);
+console.log(`byol-torch on LibTorch ${info.libtorch}; torchvision on PyTorch ${theirSetup.torch} with ${theirSetup.threads} thread(s); ` +
+  `OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY}`);
 console.log(`machine load average (1/5/15 min) at the end: ${loadavg().map((l) => l.toFixed(1)).join(' / ')}\n`);
 const pad = (s, n) => String(s).padEnd(n);
 console.log(`${pad('work', 17)}${pad('format', 15)}${pad('ours img/s', 12)}${pad('torch img/s', 13)}${pad('ours/torch', 12)}` +
