@@ -146,10 +146,10 @@ console.log(`EMA of ${shapes.length} tensors, ${(numel / 1e6).toFixed(2)} M floa
 console.log(`device ${device}, ${plural(threads, 'thread')}, LibTorch ${lib.libtorchInfo().libtorch}, PyTorch ${header.torch} (${plural(header.threads, 'thread')}), ` +
   `${rounds} rounds x ${iters} iterations interleaved, medians; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 console.log();
-console.log(`| ${pad('method', 62)} | ${lpad('ms', 8)} | ${lpad('GB/s r+w', 8)} | ${lpad('ms / ours', 9)} |`);
-console.log(`|${'-'.repeat(64)}|${'-'.repeat(10)}|${'-'.repeat(10)}|${'-'.repeat(11)}|`);
+console.log(`| ${pad('method', 66)} | ${lpad('ms', 8)} | ${lpad('GB/s r+w', 8)} | ${lpad('ms / ours', 9)} |`);
+console.log(`|${'-'.repeat(68)}|${'-'.repeat(10)}|${'-'.repeat(10)}|${'-'.repeat(11)}|`);
 for (const [name, t, bytes] of rows) {
-  console.log(`| ${pad(name, 62)} | ${lpad(t.toFixed(2), 8)} | ${lpad(gbps(bytes, t).toFixed(2), 8)} | ${lpad((t / ms.ours).toFixed(2), 9)} |`);
+  console.log(`| ${pad(name, 66)} | ${lpad(t.toFixed(2), 8)} | ${lpad(gbps(bytes, t).toFixed(2), 8)} | ${lpad((t / ms.ours).toFixed(2), 9)} |`);
 }
 console.log();
 const goal = (label, value, target, ok) => console.log(`${label}: ${value} (goal ${target}) ${ok ? 'met' : 'MISSED'}`);
