@@ -31,4 +31,28 @@ export {
   type MemoryInfo,
 } from './runtime.js';
 export { NativeLoadError } from './native.js';
+export * from './nn.js';
 export * as ema from './ema.js';
+export {
+  augment,
+  makeAugmenter,
+  toTransform,
+  callSeed,
+  validateAugmentOptions,
+  byolView1,
+  byolView2,
+  byolPytorchDefault,
+  type AugmentOptions,
+  type AugmentCallOptions,
+  type BatchTransform,
+  type ViewSpec,
+  type Interpolation,
+  type ImageLayout,
+} from './augment.js';
+export { SGD, Adam, AdamW, LARS, GradientAccumulator, excludeBiasAndNorm, type Optimizer, type OptimizerKind, type OptimizerStateDict, type Parameters, type NamedParameters, type ExcludeFn, type SGDOptions, type AdamOptions, type LARSOptions } from './optim.js';
+export { warmupCosine, constant, type Schedule, type WarmupCosineOptions } from './schedule.js';
+export { BYOL, BYOLError, type BYOLOptions, type BYOLState, type StepResult, type StepTimings, type StepOptimizer, type StepOptions } from './byol.js';
+export { train, TrainingError, type TrainOptions, type TrainResult, type StepInfo } from './trainer.js';
+export { tensorBatches, type BatchSource, type TensorBatchesOptions } from './data.js';
+export { saveCheckpoint, loadCheckpoint, listCheckpoints, type TrainerPosition } from './checkpoint.js';
+export { saveTensors, loadTensors } from './serialize.js';

@@ -76,6 +76,7 @@ export interface NativeMemory {
 }
 
 export interface NativeAddon {
+  NativeLearner: new (encoder: NativeModule, options: NativeLearnerOptions) => NativeLearner;
   NativeTensor: new () => NativeTensor;
   fromData(data: HostArray, shape: number[], dtype: string): NativeTensor;
   full(shape: number[], value: number, dtype: string, device: string): NativeTensor;
@@ -125,6 +126,84 @@ function loadAddon(): NativeAddon {
 
 export const native: NativeAddon = loadAddon();
 
+// --- nn: modules (native/binding/module.cc) ------------------------------------------------------------
+
+/** The raw native module handle. Wrapped by lib/nn.ts's Module. */
+export interface NativeModule {
+  forward(input: NativeTensor, groups?: number): Promise<NativeTensor>;
+  namedParameters(): [string, NativeTensor][];
+  namedBuffers(): [string, NativeTensor][];
+  stateDict(): [string, NativeTensor][];
+  train(mode?: boolean): NativeModule;
+  isTraining(): boolean;
+  to(device: string): NativeModule;
+  channelsLast(): NativeModule;
+  clone(): NativeModule;
+  freeze(frozen?: boolean): NativeModule;
+  numParameters(trainableOnly?: boolean): number;
+  save(path: string, dtype?: string): Promise<void>;
+  load(path: string, strict?: boolean): Promise<{ missing: string[]; unexpected: string[] }>;
+  describe(): NativeModuleInfo;
+  setHiddenLayer(name: string): NativeModule;
+}
+
+export interface NativeModuleInfo {
+  kind: string;
+  training: boolean;
+  channelsLast: boolean;
+  repr: string;
+  hiddenLayer?: string;
+  layerNames?: string[];
+  featureSize?: number;
+  minImageSize?: number;
+  inChannels?: number;
+  inFeatures?: number;
+  hiddenSize?: number;
+  projectionSize?: number;
+}
+
+export type NativeModuleKind =
+  | 'resnet'
+  | 'mlp'
+  | 'conv2d'
+  | 'batchNorm1d'
+  | 'batchNorm2d'
+  | 'relu'
+  | 'maxPool2d'
+  | 'adaptiveAvgPool2d'
+  | 'flatten'
+  | 'linear'
+  | 'sequential';
+
+export interface NativeAddon {
+  NativeLearner: new (encoder: NativeModule, options: NativeLearnerOptions) => NativeLearner;
+  NativeModule: new () => NativeModule;
+  createModule(kind: NativeModuleKind, options?: object): NativeModule;
+}
+
+/** The raw native BYOL learner (native/binding/learner.cc). Wrapped by lib/byol.ts's BYOL. */
+export interface NativeLearner {
+  forward(view1: NativeTensor, view2: NativeTensor): Promise<{ loss: NativeTensor; collapse: number }>;
+  forwardBackward(
+    view1: NativeTensor,
+    view2: NativeTensor,
+    lossScale: number,
+  ): Promise<{ loss: number; collapse: number; forwardMs: number; backwardMs: number }>;
+  embed(images: NativeTensor, projection: boolean): Promise<{ representation: NativeTensor; projection?: NativeTensor }>;
+  parameters(which: 'online' | 'target' | 'emaSources' | 'targetBuffers' | 'emaSourceBuffers'): [string, NativeTensor][];
+  train(mode: boolean): void;
+  modules(): { projector: NativeModule; predictor: NativeModule; targetEncoder?: NativeModule; targetProjector?: NativeModule };
+  representationSize(): number;
+}
+
+export interface NativeLearnerOptions {
+  imageSize: number;
+  channels: number;
+  projectionSize: number;
+  projectionHiddenSize: number;
+  useMomentum: boolean;
+}
+
 // --- ema (native/binding/ema.cc) -------------------------------------------------------------------------
 export interface NativeAddon {
   /** targets[i] = tau·targets[i] + (1 − tau)·sources[i] in place, then bufferTargets[i] ← bufferSources[i]. */
@@ -136,4 +215,59 @@ export interface NativeAddon {
     bufferSources?: NativeTensor[],
   ): Promise<void>;
   emaCpuKernel(): 'avx2' | 'default';
+}
+
+// --- augment (native/binding/augment.cc) -------------------------------------------------------------------
+// Declaration merging adds the augmentation entry points to NativeAddon.
+export interface NativeAddon {
+  /** Options as lib/augment.ts's AugmentOptions; seed an integer in [0, 2^53 - 1]. */
+  augment(images: NativeTensor, options: object | undefined, seed: number): Promise<NativeTensor>;
+  /** Throws the error augment() would throw for these options. */
+  validateAugmentOptions(options: object | undefined): void;
+}
+
+// --- optimizers (native/binding/optim.cc) -------------------------------------------------------------------
+
+export type OptimizerKind = 'sgd' | 'adam' | 'adamw' | 'lars';
+
+/** Hyperparameters as the native optimizer takes them (lib/optim.ts documents them and their defaults). */
+export interface NativeOptimizerOptions {
+  lr: number;
+  weightDecay?: number;
+  momentum?: number;
+  dampening?: number;
+  nesterov?: boolean;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  trustCoefficient?: number;
+}
+
+/** One core Optimizer (native/core/optim.h); steps run as jobs on the executor. */
+export interface NativeOptimizer {
+  step(lr?: number): Promise<void>;
+  scaleGrads(factor: number): Promise<void>;
+  clipGradNorm(maxNorm: number): Promise<number>;
+  zeroGrad(setToNone?: boolean): void;
+  lr(): number;
+  setLr(lr: number): void;
+  steps(): number;
+  state(): Record<string, NativeTensor>;
+  loadState(state: Record<string, NativeTensor>): void;
+}
+
+export interface NativeAddon {
+  NativeOptimizer: new (
+    kind: OptimizerKind,
+    options: NativeOptimizerOptions,
+    params: NativeTensor[],
+    excluded: boolean[],
+  ) => NativeOptimizer;
+}
+
+// --- serialize (native/binding/serialize.cc) ---------------------------------------------------------------
+export interface NativeAddon {
+  /** Writes named tensors as safetensors, atomically (temporary file, then rename). */
+  saveTensors(path: string, tensors: [string, NativeTensor][], metadata?: Record<string, string>): Promise<void>;
+  loadTensors(path: string): Promise<{ tensors: [string, NativeTensor][]; metadata: Record<string, string> }>;
 }

@@ -3,8 +3,13 @@
 #include <ATen/Parallel.h>
 
 #include "binding/ema.h"
+#include "binding/augment.h"
 #include "binding/env_state.h"
+#include "binding/module.h"
+#include "binding/learner.h"
+#include "binding/optim.h"
 #include "binding/runtime.h"
+#include "binding/serialize.h"
 #include "binding/tensor.h"
 #include "core/host_allocator.h"
 
@@ -18,7 +23,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   at::set_num_threads(state->numThreads);
   byol::binding::InitRuntime(env, exports);
   byol::binding::Tensor::Init(env, exports);
+  byol::binding::InitModules(env, exports);
+  byol::binding::InitLearner(env, exports);
   byol::binding::InitEma(env, exports);
+  byol::binding::InitAugment(env, exports);
+  byol::binding::InitOptim(env, exports);
+  byol::binding::InitSerialize(env, exports);
   return exports;
 }
 

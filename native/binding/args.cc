@@ -76,4 +76,24 @@ Napi::Value option(const Napi::Value& options, const char* key) {
   return options.As<Napi::Object>().Get(key);
 }
 
+int64_t intOption(const Napi::Value& options, const char* key, int64_t fallback) {
+  Napi::Value v = option(options, key);
+  return v.IsUndefined() ? fallback : intArg(v, key);
+}
+
+double numberOption(const Napi::Value& options, const char* key, double fallback) {
+  Napi::Value v = option(options, key);
+  return v.IsUndefined() ? fallback : numberArg(v, key);
+}
+
+bool boolOption(const Napi::Value& options, const char* key, bool fallback) {
+  Napi::Value v = option(options, key);
+  return v.IsUndefined() ? fallback : boolArg(v, key);
+}
+
+std::string stringOption(const Napi::Value& options, const char* key, const std::string& fallback) {
+  Napi::Value v = option(options, key);
+  return v.IsUndefined() ? fallback : stringArg(v, key);
+}
+
 }  // namespace byol::binding

@@ -26,5 +26,10 @@ at::Device deviceArg(const Napi::Value& v, const char* name = "device");
 
 // Reads `key` from an options object (undefined when missing or when `options` is undefined).
 Napi::Value option(const Napi::Value& options, const char* key);
+// Reads an optional option, checked like the matching *Arg helper: `fallback` when undefined.
+int64_t intOption(const Napi::Value& options, const char* key, int64_t fallback);
+double numberOption(const Napi::Value& options, const char* key, double fallback);
+bool boolOption(const Napi::Value& options, const char* key, bool fallback);
+std::string stringOption(const Napi::Value& options, const char* key, const std::string& fallback);
 
 }  // namespace byol::binding

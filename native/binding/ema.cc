@@ -21,7 +21,7 @@ std::vector<at::Tensor> tensorListArg(const Napi::Value& value, const char* name
   tensors.reserve(array.Length());
   for (uint32_t i = 0; i < array.Length(); ++i) {
     const std::string element = message(name, "[", i, "]");
-    tensors.push_back(Tensor::unwrap(array.Get(i), element.c_str()));
+    tensors.push_back(Tensor::unwrapQueued(array.Get(i), element.c_str()));
   }
   return tensors;
 }

@@ -37,6 +37,7 @@ struct EnvState {
   void releaseStorage(Napi::Env env, const void* storage);
 
   Napi::FunctionReference tensorConstructor;
+  Napi::FunctionReference moduleConstructor;
   bool gradEnabled = true;
   int numThreads = 1;
   int64_t liveTensors = 0;

@@ -220,6 +220,17 @@ Napi::Object Tensor::wrap(Napi::Env env, at::Tensor t) {
   return object;
 }
 
+Napi::Array Tensor::wrapNamed(Napi::Env env, const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  auto out = Napi::Array::New(env, tensors.size());
+  for (uint32_t i = 0; i < tensors.size(); ++i) {
+    auto pair = Napi::Array::New(env, 2);
+    pair.Set(0u, tensors[i].first);
+    pair.Set(1u, wrap(env, tensors[i].second));
+    out.Set(i, pair);
+  }
+  return out;
+}
+
 bool Tensor::isTensor(const Napi::Value& value) {
   return value.IsObject() &&
          value.As<Napi::Object>().InstanceOf(EnvState::of(value.Env()).tensorConstructor.Value());
@@ -228,6 +239,11 @@ bool Tensor::isTensor(const Napi::Value& value) {
 at::Tensor Tensor::unwrap(const Napi::Value& value, const char* name) {
   BYOL_EXPECT_TYPE(isTensor(value), name, ": expected a Tensor, received ", describe(value));
   return Tensor::Unwrap(value.As<Napi::Object>())->handle(name);
+}
+
+at::Tensor Tensor::unwrapQueued(const Napi::Value& value, const char* name) {
+  BYOL_EXPECT_TYPE(isTensor(value), name, ": expected a Tensor, received ", describe(value));
+  return Tensor::Unwrap(value.As<Napi::Object>())->handle(name, false);
 }
 
 Tensor::Tensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tensor>(info) {}
@@ -319,12 +335,12 @@ Napi::Value Tensor::zeroGrad(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Tensor::backward(const Napi::CallbackInfo& info) {
-  at::Tensor t = handle("backward");
+  at::Tensor t = handle("backward", false);  // a job: queued behind pending ones, no need to wait
   BYOL_EXPECT_RANGE(t.requires_grad(),
                     "backward: the tensor does not require grad (no input had requiresGrad, or it was made under noGrad)");
   at::Tensor gradient;
   if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) {
-    gradient = unwrap(info[0], "gradient");
+    gradient = unwrapQueued(info[0], "gradient");
     BYOL_EXPECT_RANGE(gradient.sizes() == t.sizes(), "backward: gradient: expected shape ", shapeOf(t), ", received ",
                       shapeOf(gradient));
   } else {

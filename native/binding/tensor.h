@@ -8,6 +8,10 @@
 
 #include "binding/errors.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace byol::binding {
 
 class Tensor : public Napi::ObjectWrap<Tensor> {
@@ -17,7 +21,11 @@ class Tensor : public Napi::ObjectWrap<Tensor> {
   static Napi::Object wrap(Napi::Env env, at::Tensor t);
   // The tensor behind a JS value, or a TypeError naming `name`. Waits for pending jobs (see drain()).
   static at::Tensor unwrap(const Napi::Value& value, const char* name);
+  // The same for an input of a job: no waiting, since the job is queued behind the pending ones anyway.
+  static at::Tensor unwrapQueued(const Napi::Value& value, const char* name);
   static bool isTensor(const Napi::Value& value);
+  // [name, Tensor][] from named tensors (sharing storage).
+  static Napi::Array wrapNamed(Napi::Env env, const std::vector<std::pair<std::string, at::Tensor>>& tensors);
 
   explicit Tensor(const Napi::CallbackInfo& info);
   ~Tensor() override;

@@ -9,16 +9,21 @@
 namespace byol {
 namespace {
 
-// What a block's DataPtr context points to: enough to return it to its size class.
-struct BlockHeader {
+// Mapped blocks handed out, by address, with their allocator and size: the deleter gets only the data
+// pointer (LibTorch's raw_deallocate passes nothing else). Never destroyed, as the allocators.
+struct LiveBlock {
   const HostCachingAllocator* owner;
-  void* memory;
   size_t size;
 };
-
-void deleteSmall(void* p) {
-  std::free(p);
+std::mutex& liveMutex() {
+  static auto* m = new std::mutex();
+  return *m;
 }
+std::unordered_map<void*, LiveBlock>& liveBlocks() {
+  static auto* map = new std::unordered_map<void*, LiveBlock>();
+  return *map;
+}
+
 
 }  // namespace
 
@@ -35,22 +40,37 @@ size_t HostCachingAllocator::roundedSize(size_t bytes) {
 
 c10::DataPtr HostCachingAllocator::allocate(size_t bytes) const {
   const c10::Device cpu(c10::DeviceType::CPU);
-  if (bytes == 0) return {nullptr, nullptr, &deleteSmall, cpu};
+  if (bytes == 0) return {nullptr, nullptr, &HostCachingAllocator::deletePointer, cpu};
   if (bytes < kSmallLimit) {
     void* p = nullptr;
     if (posix_memalign(&p, 64, bytes) != 0) throw std::bad_alloc();
-    return {p, p, &deleteSmall, cpu};
+    return {p, p, &HostCachingAllocator::deletePointer, cpu};
   }
   const size_t size = roundedSize(bytes);
   void* memory = takeBlock(size);
-  auto* header = new BlockHeader{this, memory, size};
-  return {memory, header, &HostCachingAllocator::deleteBlock, cpu};
+  {
+    std::lock_guard<std::mutex> lock(liveMutex());
+    liveBlocks().emplace(memory, LiveBlock{this, size});
+  }
+  return {memory, memory, &HostCachingAllocator::deletePointer, cpu};
 }
 
-void HostCachingAllocator::deleteBlock(void* context) {
-  auto* header = static_cast<BlockHeader*>(context);
-  header->owner->returnBlock(header->memory, header->size);
-  delete header;
+void HostCachingAllocator::deletePointer(void* data) {
+  if (data == nullptr) return;
+  LiveBlock block{nullptr, 0};
+  {
+    std::lock_guard<std::mutex> lock(liveMutex());
+    auto it = liveBlocks().find(data);
+    if (it != liveBlocks().end()) {
+      block = it->second;
+      liveBlocks().erase(it);
+    }
+  }
+  if (block.owner == nullptr) {
+    std::free(data);  // a small allocation from posix_memalign
+    return;
+  }
+  block.owner->returnBlock(data, block.size);
 }
 
 void* HostCachingAllocator::takeBlock(size_t size) const {

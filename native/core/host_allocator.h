@@ -31,7 +31,10 @@ class HostCachingAllocator final : public c10::Allocator {
   explicit HostCachingAllocator(size_t cacheLimitBytes);
 
   c10::DataPtr allocate(size_t bytes) const override;
-  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
+  // LibTorch's raw_allocate/raw_deallocate (oneDNN convolution scratch memory) need a deleter that frees
+  // from the data pointer alone, so every DataPtr's context is its data pointer and mapped blocks are
+  // found by address.
+  c10::DeleterFnPtr raw_deleter() const override { return &HostCachingAllocator::deletePointer; }
 
   HostAllocatorStats stats() const;
   // Returns every cached block to the OS.
@@ -43,7 +46,7 @@ class HostCachingAllocator final : public c10::Allocator {
   static constexpr size_t kSmallLimit = 4096;
 
  private:
-  static void deleteBlock(void* context);
+  static void deletePointer(void* data);
   void* takeBlock(size_t size) const;
   void returnBlock(void* block, size_t size) const;
 

@@ -6,10 +6,22 @@ set(BYOL_CORE_SOURCES
   native/core/tensor_checks.cc
   native/core/executor.cc
   native/core/runtime.cc
+  native/core/group_batch_norm.cc
+  native/core/layers.cc
+  native/core/resnet.cc
+  native/core/mlp.cc
+  native/core/safetensors.cc
+  native/core/state_dict.cc
   native/core/host_allocator.cc
+  native/core/byol_loss.cc
+  native/core/learner.cc
   native/core/ema.cc
   native/core/ema_cpu_default.cc
   native/core/ema_cpu_avx2.cc
+  native/core/augment.cc
+  native/core/augment_ops.cc
+  native/core/augment_cpu.cc
+  native/core/optim.cc
 )
 
 # The CPU EMA kernel is compiled twice from ema_cpu_kernel.h (ema.cc picks one at run time): a portable build
@@ -33,3 +45,5 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
 else()
   set_source_files_properties(native/core/ema_cpu_avx2.cc PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
 endif()
+# The CPU augmentation kernels vectorise their selects only without trapping-math (changes no result).
+set_source_files_properties(native/core/augment_cpu.cc PROPERTIES COMPILE_OPTIONS "-fno-trapping-math")

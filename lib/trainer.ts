@@ -1,0 +1,187 @@
+// The training loop: BYOL steps over a batch source with a learning-rate schedule, progress, a collapse monitor,
+// per-phase timings, atomic checkpoints and exact resume, and the trained encoder saved at the end.
+import { join } from 'node:path';
+import { BYOL, BYOLError, type StepTimings } from './byol.js';
+import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint, type TrainerPosition } from './checkpoint.js';
+import type { BatchSource } from './data.js';
+import type { Optimizer } from './optim.js';
+import { createProgress, type ProgressMode } from './progress.js';
+import type { Schedule } from './schedule.js';
+import { describe } from './tensor.js';
+
+export interface TrainOptions {
+  learner: BYOL;
+  data: BatchSource;
+  optimizer: Optimizer;
+  /** Number of epochs (each `data.batchesPerEpoch` optimizer steps), or `steps` instead. */
+  epochs?: number;
+  steps?: number;
+  /** Learning rate per optimizer step (0-based). Default: the optimizer's lr throughout. */
+  schedule?: Schedule;
+  /** Micro-batches per optimizer step (gradient accumulation). Default 1. */
+  accumulate?: number;
+  /** Clip the gradients' global L2 norm before each optimizer step. Default: no clipping. */
+  maxGradNorm?: number;
+  /** Where checkpoints go; none are written without it. */
+  checkpointDir?: string;
+  /** Optimizer steps between checkpoints. Default: once per epoch. The last step always checkpoints. */
+  checkpointEvery?: number;
+  /** Complete checkpoints kept. Default 2. */
+  keepCheckpoints?: number;
+  /** Continue from the latest complete checkpoint in checkpointDir (none there: start fresh). */
+  resume?: boolean;
+  /** Where the trained encoder is saved (safetensors, torchvision keys). Default checkpointDir/encoder.safetensors. */
+  encoderPath?: string;
+  /** Called after every optimizer step. */
+  onStep?: (info: StepInfo) => void | Promise<void>;
+  /** 'auto' (default): a bar on a terminal, log lines otherwise. */
+  progress?: ProgressMode;
+}
+
+export interface StepInfo {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  tau: number;
+  /** Mean per-dimension std of the normalised online projections: ~1/sqrt(d) healthy, -> 0 collapsed. */
+  collapse: number;
+  imagesPerSecond: number;
+  /** Milliseconds per phase; `data` is the time spent waiting for the batch. */
+  timings: StepTimings & { data: number };
+}
+
+export interface TrainResult {
+  /** Optimizer steps done in total (including those before a resume). */
+  steps: number;
+  losses: number[];
+  /** The step this run started from (0 unless resumed). */
+  resumedFrom: number;
+  lastCheckpoint?: string;
+  encoderPath?: string;
+}
+
+export class TrainingError extends Error {
+  override name = 'TrainingError';
+}
+
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { learner, data, optimizer } = options;
+  if (!(learner instanceof BYOL)) throw new TypeError(`learner: expected a BYOL learner, received ${describe(learner)}`);
+  if (typeof data?.batch !== 'function' || !(data.batchesPerEpoch >= 1))
+    throw new TypeError(`data: expected a BatchSource (batchesPerEpoch, batch(epoch, index)), received ${describe(data)}`);
+  const accumulate = options.accumulate ?? 1;
+  if (!Number.isInteger(accumulate) || accumulate < 1)
+    throw new RangeError(`accumulate: expected a positive integer, received ${describe(accumulate)}`);
+  const stepsPerEpoch = Math.floor(data.batchesPerEpoch / accumulate);
+  if (stepsPerEpoch < 1)
+    throw new RangeError(`accumulate: expected at most ${data.batchesPerEpoch} (the batches per epoch), received ${accumulate}`);
+  const totalSteps = resolveSteps(options, stepsPerEpoch);
+  const checkpointEvery = options.checkpointEvery ?? stepsPerEpoch;
+  if (!Number.isInteger(checkpointEvery) || checkpointEvery < 1)
+    throw new RangeError(`checkpointEvery: expected a positive integer, received ${describe(checkpointEvery)}`);
+  const keep = options.keepCheckpoints ?? 2;
+  const baseLr = optimizer.lr;
+  const schedule = options.schedule ?? (() => baseLr);
+
+  let position: TrainerPosition = { step: 0, epoch: 0, batch: 0, losses: [] };
+  let lastCheckpoint: string | undefined;
+  if (options.resume) {
+    if (!options.checkpointDir) throw new RangeError('resume: needs checkpointDir');
+    await pruneCheckpoints(options.checkpointDir, Number.MAX_SAFE_INTEGER); // drop half-written ones
+    const latest = (await listCheckpoints(options.checkpointDir)).at(-1);
+    if (latest) {
+      position = await loadCheckpoint(latest, learner, optimizer);
+      lastCheckpoint = latest;
+    }
+  }
+  const resumedFrom = position.step;
+  const projectionSize = learner.options.projectionSize;
+  const collapseFloor = 0.2 / Math.sqrt(projectionSize);
+  let warnedCollapse = false;
+
+  learner.train(true);
+  const progress = createProgress(options.progress ?? 'auto', totalSteps, position.step);
+  const advance = (p: { epoch: number; batch: number }) =>
+    p.batch + 1 >= stepsPerEpoch * accumulate ? { epoch: p.epoch + 1, batch: 0 } : { epoch: p.epoch, batch: p.batch + 1 };
+  let cursor = { epoch: position.epoch, batch: position.batch };
+  let nextBatch = data.batch(cursor.epoch, cursor.batch);
+  try {
+    while (position.step < totalSteps) {
+      optimizer.lr = schedule(position.step);
+      const started = performance.now();
+      let loss = 0;
+      let collapse = 0;
+      let tau = learner.tau;
+      let dataMs = 0;
+      let images = 0;
+      const timings: StepTimings = { augment: 0, forward: 0, backward: 0, optimizer: 0, ema: 0 };
+      for (let micro = 0; micro < accumulate; micro++) {
+        const t = performance.now();
+        const batch = await nextBatch;
+        dataMs += performance.now() - t;
+        cursor = advance(cursor);
+        const isLast = position.step + 1 >= totalSteps && micro + 1 === accumulate;
+        if (!isLast) nextBatch = data.batch(cursor.epoch, cursor.batch); // prefetch while this step runs
+        try {
+          images += batch.shape[0] ?? 0;
+          const r = await learner.step(batch, optimizer, { accumulate, maxGradNorm: options.maxGradNorm });
+          loss += r.loss / accumulate;
+          collapse = r.collapse;
+          tau = r.tau;
+          for (const k of Object.keys(timings) as (keyof StepTimings)[]) timings[k] += r.timings[k];
+        } catch (error) {
+          if (error instanceof BYOLError)
+            throw new TrainingError(
+              `training stopped at step ${position.step}: ${error.message}. ` +
+                (lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint}.` : 'No checkpoint was written yet.'),
+              { cause: error },
+            );
+          throw error;
+        } finally {
+          batch.dispose();
+        }
+      }
+      position = { step: position.step + 1, ...cursor, losses: [...position.losses, loss] };
+      const info: StepInfo = {
+        step: position.step,
+        epoch: position.epoch,
+        loss,
+        lr: optimizer.lr,
+        tau,
+        collapse,
+        imagesPerSecond: (images * 1000) / (performance.now() - started),
+        timings: { ...timings, data: dataMs },
+      };
+      progress.update(position.step, info);
+      if (collapse < collapseFloor && !warnedCollapse) {
+        warnedCollapse = true;
+        progress.log(
+          `warning: the online projections are collapsing at step ${position.step} (collapse monitor ` +
+            `${collapse.toFixed(5)}, healthy about ${(1 / Math.sqrt(projectionSize)).toFixed(4)}); lower the learning rate`,
+        );
+      }
+      await options.onStep?.(info);
+      if (options.checkpointDir && (position.step % checkpointEvery === 0 || position.step === totalSteps)) {
+        lastCheckpoint = await saveCheckpoint(options.checkpointDir, learner, optimizer, position);
+        await pruneCheckpoints(options.checkpointDir, keep);
+      }
+    }
+  } finally {
+    progress.stop();
+    // A prefetched batch nobody will use.
+    if (position.step >= totalSteps) void nextBatch.then((b) => b.dispose(), () => undefined);
+  }
+  const encoderPath = options.encoderPath ?? (options.checkpointDir ? join(options.checkpointDir, 'encoder.safetensors') : undefined);
+  if (encoderPath) await learner.net.save(encoderPath);
+  return { steps: position.step, losses: position.losses, resumedFrom, lastCheckpoint, encoderPath };
+}
+
+function resolveSteps(options: TrainOptions, stepsPerEpoch: number): number {
+  if ((options.epochs === undefined) === (options.steps === undefined))
+    throw new RangeError('train: expected exactly one of epochs and steps');
+  const n = options.steps ?? options.epochs! * stepsPerEpoch;
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError(`${options.steps !== undefined ? 'steps' : 'epochs'}: expected a positive integer, received ${describe(options.steps ?? options.epochs)}`);
+  return n;
+}

@@ -1,0 +1,10 @@
+// saveTensors / loadTensors: named tensors in safetensors files (native/binding/serialize.cc).
+#pragma once
+
+#include <napi.h>
+
+namespace byol::binding {
+
+void InitSerialize(Napi::Env env, Napi::Object exports);
+
+}  // namespace byol::binding
