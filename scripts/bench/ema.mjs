@@ -128,26 +128,28 @@ const gbps = (bytes, t) => bytes / (t * 1e-3) / 1e9;
 const copyMs = Math.min(ms.copy, ms.copy1);
 const copyGbps = gbps(copyBytes, copyMs);
 
+const mb = (copyBytes / 2 / 1e6).toFixed(0);
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const rows = [
   ['byol-torch ema.update (' + ema.cpuKernel() + ' kernel)', ms.ours, emaBytes],
   ['(a) Tensor API loop from JS: t.mul_(tau).add_(s.mul(1-tau))', ms.tensorLoop, emaBytes],
   ['(b) byol-pytorch loop: ma.data = old*beta + (1-beta)*new', ms.byol, emaBytes],
   ['(c) torch._foreach_mul_ + _foreach_add_', ms.foreach, emaBytes],
-  ['(d) copy bandwidth: the faster of the two copy_ lines below', copyMs, copyBytes],
-  [`    copy_ over ${(copyBytes / 2 / 1e6).toFixed(0)} MB, ${threads} threads, Node process`, ms.copy, copyBytes],
-  [`    copy_ over ${(copyBytes / 2 / 1e6).toFixed(0)} MB, 1 thread, Node process`, ms.copy1, copyBytes],
-  [`    copy_ over ${(copyBytes / 2 / 1e6).toFixed(0)} MB, ${header.threads} threads, Python process`, ms.pyCopy, copyBytes],
+  [threads > 1 ? '(d) copy bandwidth: the faster of the two Node copy_ lines below' : '(d) copy bandwidth: copy_ below', copyMs, copyBytes],
+  [`    copy_ over ${mb} MB, ${plural(threads, 'thread')}, Node process`, ms.copy, copyBytes],
+  ...(threads > 1 ? [[`    copy_ over ${mb} MB, 1 thread, Node process`, ms.copy1, copyBytes]] : []),
+  [`    copy_ over ${mb} MB, ${plural(header.threads, 'thread')}, Python process`, ms.pyCopy, copyBytes],
 ];
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
 console.log(`EMA of ${shapes.length} tensors, ${(numel / 1e6).toFixed(2)} M float32 (ResNet-50 incl. fc + projector 2048-4096-256)`);
-console.log(`device ${device}, ${threads} threads, LibTorch ${lib.libtorchInfo().libtorch}, PyTorch ${header.torch} (${header.threads} threads), ` +
+console.log(`device ${device}, ${plural(threads, 'thread')}, LibTorch ${lib.libtorchInfo().libtorch}, PyTorch ${header.torch} (${plural(header.threads, 'thread')}), ` +
   `${rounds} rounds x ${iters} iterations interleaved, medians; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 console.log();
-console.log(`| ${pad('method', 62)} | ${lpad('ms', 8)} | ${lpad('GB/s r+w', 8)} | ${lpad('ms / ours', 9)} |`);
-console.log(`|${'-'.repeat(64)}|${'-'.repeat(10)}|${'-'.repeat(10)}|${'-'.repeat(11)}|`);
+console.log(`| ${pad('method', 66)} | ${lpad('ms', 8)} | ${lpad('GB/s r+w', 8)} | ${lpad('ms / ours', 9)} |`);
+console.log(`|${'-'.repeat(68)}|${'-'.repeat(10)}|${'-'.repeat(10)}|${'-'.repeat(11)}|`);
 for (const [name, t, bytes] of rows) {
-  console.log(`| ${pad(name, 62)} | ${lpad(t.toFixed(2), 8)} | ${lpad(gbps(bytes, t).toFixed(2), 8)} | ${lpad((t / ms.ours).toFixed(2), 9)} |`);
+  console.log(`| ${pad(name, 66)} | ${lpad(t.toFixed(2), 8)} | ${lpad(gbps(bytes, t).toFixed(2), 8)} | ${lpad((t / ms.ours).toFixed(2), 9)} |`);
 }
 console.log();
 const goal = (label, value, target, ok) => console.log(`${label}: ${value} (goal ${target}) ${ok ? 'met' : 'MISSED'}`);
