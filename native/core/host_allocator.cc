@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <string>
 #include <new>
 
 namespace byol {
@@ -144,7 +145,12 @@ HostCachingAllocator& hostAllocator() {
 
 void installHostAllocator() {
   static std::once_flag once;
-  std::call_once(once, [] { c10::SetCPUAllocator(&hostAllocator(), /*priority=*/1); });
+  std::call_once(once, [] {
+    // BYOL_HOST_ALLOCATOR=0 keeps LibTorch's default allocator (for comparisons: scripts/bench/host_allocator.mjs).
+    const char* env = std::getenv("BYOL_HOST_ALLOCATOR");
+    if (env != nullptr && std::string(env) == "0") return;
+    c10::SetCPUAllocator(&hostAllocator(), /*priority=*/1);
+  });
 }
 
 }  // namespace byol

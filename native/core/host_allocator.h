@@ -58,8 +58,8 @@ class HostCachingAllocator final : public c10::Allocator {
 
 // The process-wide instance, created on first use and never destroyed (tensors may outlive static destructors).
 HostCachingAllocator& hostAllocator();
-// Makes hostAllocator() LibTorch's CPU allocator (once; later calls do nothing). The cache limit comes from
-// BYOL_HOST_CACHE_MB (default 1024).
+// Makes hostAllocator() LibTorch's CPU allocator (once; later calls do nothing), unless BYOL_HOST_ALLOCATOR=0.
+// The cache limit comes from BYOL_HOST_CACHE_MB (default 1024).
 void installHostAllocator();
 
 }  // namespace byol
