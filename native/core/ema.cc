@@ -169,7 +169,9 @@ void checkEmaArgs(at::TensorList targets, at::TensorList sources, double tau) {
     BYOL_EXPECT_TYPE(emaDtype(t.scalar_type()), "targets[", i,
                      "]: expected a floating-point dtype (float32, float16, bfloat16 or float64), received ",
                      dtypeName(t.scalar_type()));
-    BYOL_EXPECT_RANGE(!t.requires_grad() || t.is_leaf(), "targets[", i,
+    // is_leaf first: for leaves the flag is not read at all, so this check (run on the JS thread by the binding)
+    // never reads a flag that a queued update is clearing on the worker.
+    BYOL_EXPECT_RANGE(t.is_leaf() || !t.requires_grad(), "targets[", i,
                       "]: expected a leaf tensor or one that does not require grad, received a non-leaf tensor that "
                       "requires grad");
   }
