@@ -20,7 +20,15 @@ import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Adam, BYOL, getNumThreads, libtorchInfo, rand, resnet50, tensor } from '../../dist/index.js';
+import { readFileSync } from 'node:fs';
+
+// Both processes alternate on the same cores, so OpenMP threads that spin-wait after each parallel region
+// (libgomp's default) would steal the other side's CPU (see models.mjs). Passive waiting for both unless set
+// otherwise; libgomp reads it when LibTorch loads, hence the dynamic import. The Python child inherits it.
+process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+const { Adam, BYOL, getNumThreads, libtorchInfo, rand, resnet50, tensor } = await import('../../dist/index.js');
+// Peak RSS of this process image: VmHWM (getrusage's maxrss is carried over exec from the parent on Linux).
+const peakRssMiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const arg = (name, fallback) => {
@@ -67,7 +75,7 @@ if (process.argv.includes('--one')) {
   for (let i = 0; i < warmup; i++) await ourStep(setup);
   const walls = [];
   for (let i = 0; i < iters; i++) walls.push((await ourStep(setup)).wall);
-  console.log(JSON.stringify({ imagesPerSecond: batch / median(walls), maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+  console.log(JSON.stringify({ imagesPerSecond: batch / median(walls), maxRssMiB: peakRssMiB() }));
   process.exit(0);
 }
 
@@ -133,7 +141,7 @@ out.push(`forward multiply-adds per image (hook count, Conv2d + Linear): encoder
 out.push(`FLOPs per image of a step = 2 x 2 views x (3 x online ${fmt(onlineMacs / 1e6)} M + target ${fmt(targetMacs / 1e6)} M) = ${fmt(flopsPerImage / 1e9, 2)} GFLOP`);
 out.push(`fp32 matmul peak, ${threads} thread(s), best single 1024³ product of 8 x ${peaks.length} in this run: ${fmt(peakGflops)} GFLOP/s as a oneDNN GEMM (1x1 conv; per round: ${peaks.map((p) => fmt(p.onednn, 0)).join(', ')}); ` +
   `torch.mm (this LibTorch's generic reference BLAS): ${fmt(mmGflops)} GFLOP/s. Shares below are of the oneDNN figure.`);
-out.push(`machine load average (1/5/15 min) at the end: ${loadavg().map((l) => l.toFixed(1)).join(' / ')}`);
+out.push(`OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY}; machine load average (1/5/15 min) at the end: ${loadavg().map((l) => l.toFixed(1)).join(' / ')}`);
 out.push('');
 out.push('| step | img/s | cpu-ms/img | GFLOP/s | % of matmul peak | loss |');
 out.push('|---|---:|---:|---:|---:|---:|');
