@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""The PyTorch side of scripts/bench/byol_step.mjs: one whole BYOL training step (forward of both views
+through online and target networks, symmetric loss, backward, Adam step, EMA of the target) in eager
+PyTorch, on the same LibTorch and thread count as byol-torch.
+
+Variants (all get the same pre-augmented views: augmentation is not part of these steps):
+  a            byol-pytorch's way (lucidrains/byol-pytorch, rewritten here, not installed): torchvision
+               ResNet-50 with fc = Identity, projector/predictor Linear(2048,4096)-BN1d-ReLU-Linear(4096,256),
+               target = deepcopy of encoder + projector, both views torch.cat'd into one batch (so BatchNorm
+               statistics are over both views), contiguous, Adam lr 3e-4, EMA by the per-parameter loop
+               `ma.data = old * beta + (1 - beta) * new`.
+  b_contiguous the same algorithm as byol-torch: each view its own pass (BatchNorm statistics per view),
+  b_channels_last  contiguous or channels-last; EMA with torch._foreach_mul_/_foreach_add_.
+
+Server mode (default): reads commands on stdin, one per line, and answers one line each:
+  "<variant>"  runs one step, prints "<wall s> <process cpu s> <loss>"
+  "peak"       times fp32 1024^3 matrix products, prints "<torch.mm GFLOP/s> <oneDNN 1x1-conv GEMM GFLOP/s>"
+  "quit"
+The first line printed is a JSON object: setup, plus forward multiply-adds per image (hook count).
+One-shot mode (--one VARIANT): warm-up + measured steps, prints a JSON line with images/s and peak RSS.
+"""
+import argparse
+import copy
+import json
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+
+def mlp(dim, hidden=4096, out=256):
+    return nn.Sequential(nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out))
+
+
+def byol_loss(x, y):
+    return 2 - 2 * (F.normalize(x, dim=-1) * F.normalize(y, dim=-1)).sum(dim=-1)
+
+
+class Setup:
+    def __init__(self, variant, batch, size):
+        self.variant = variant
+        self.channels_last = variant == "b_channels_last"
+        mf = torch.channels_last if self.channels_last else torch.contiguous_format
+        enc = torchvision.models.resnet50()
+        enc.fc = nn.Identity()
+        self.encoder = enc.to(memory_format=mf)
+        self.projector = mlp(2048)
+        self.predictor = mlp(256)
+        self.target_encoder = copy.deepcopy(self.encoder)
+        self.target_projector = copy.deepcopy(self.projector)
+        for p in list(self.target_encoder.parameters()) + list(self.target_projector.parameters()):
+            p.requires_grad_(False)
+        self.online = list(self.encoder.parameters()) + list(self.projector.parameters())
+        self.target = list(self.target_encoder.parameters()) + list(self.target_projector.parameters())
+        params = self.online + list(self.predictor.parameters())
+        self.opt = torch.optim.Adam(params, lr=3e-4)
+        self.v1 = torch.rand(batch, 3, size, size).contiguous(memory_format=mf)
+        self.v2 = torch.rand(batch, 3, size, size).contiguous(memory_format=mf)
+        self.beta = 0.99
+
+    def step(self):
+        self.opt.zero_grad()
+        if self.variant == "a":
+            images = torch.cat((self.v1, self.v2), dim=0)
+            proj = self.projector(self.encoder(images))
+            p1, p2 = self.predictor(proj).chunk(2, dim=0)
+            with torch.no_grad():
+                t1, t2 = self.target_projector(self.target_encoder(images)).chunk(2, dim=0)
+        else:
+            p1 = self.predictor(self.projector(self.encoder(self.v1)))
+            p2 = self.predictor(self.projector(self.encoder(self.v2)))
+            with torch.no_grad():
+                t1 = self.target_projector(self.target_encoder(self.v1))
+                t2 = self.target_projector(self.target_encoder(self.v2))
+        loss = (byol_loss(p1, t2) + byol_loss(p2, t1)).mean()
+        loss.backward()
+        self.opt.step()
+        with torch.no_grad():
+            if self.variant == "a":
+                # byol-pytorch's update_moving_average: a Python loop over the parameters
+                for cur, ma in zip(self.online, self.target):
+                    old, new = ma.data, cur.data
+                    ma.data = old * self.beta + (1 - self.beta) * new
+            else:
+                torch._foreach_mul_(self.target, self.beta)
+                torch._foreach_add_(self.target, self.online, alpha=1 - self.beta)
+        return loss.item()
+
+
+def forward_macs(size):
+    """Multiply-adds of one image's forward pass (Conv2d and Linear only), by forward hooks."""
+    enc = torchvision.models.resnet50()
+    enc.fc = nn.Identity()
+    proj, pred = mlp(2048), mlp(256)
+    counts = {"n": 0}
+
+    def hook(m, inp, out):
+        if isinstance(m, nn.Conv2d):
+            counts["n"] += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, nn.Linear):
+            counts["n"] += out.numel() * m.in_features
+
+    for net in (enc, proj, pred):
+        for m in net.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.register_forward_hook(hook)
+    for net in (enc, proj, pred):
+        net.eval()
+    with torch.no_grad():
+        r = enc(torch.zeros(1, 3, size, size))
+        encoder = counts["n"]
+        z = proj(r)
+        projector = counts["n"] - encoder
+        pred(z)
+        predictor = counts["n"] - encoder - projector
+    return {"encoder": encoder, "projector": projector, "predictor": predictor}
+
+
+def peak_gflops(n=1024, reps=8):
+    """Best single fp32 n x n x n matrix product of `reps` (the machine is shared: the best is the least
+    disturbed), two ways: torch.mm (this LibTorch's BLAS: Debian's generic reference BLAS) and the same GEMM
+    as a 1x1 convolution, which runs in oneDNN (the library the convolutions use). Returns (mm, onednn)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    c = torch.empty(n, n)
+    x, w = torch.randn(1, n, 32, n // 32), torch.randn(n, n, 1, 1)
+
+    def best(fn):
+        fn()
+        t = float("inf")
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            t = min(t, time.perf_counter() - t0)
+        return 2 * n ** 3 / t / 1e9
+
+    return best(lambda: torch.mm(a, b, out=c)), best(lambda: torch.conv2d(x, w))
+
+
+def peak_rss_mib():
+    """VmHWM of this process image (getrusage's maxrss is carried over exec from the parent on Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--variants", default="a,b_contiguous,b_channels_last")
+    p.add_argument("--one", default=None, help="one-shot mode: this variant only")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--iters", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    if a.one:
+        s = Setup(a.one, a.batch, a.size)
+        for _ in range(a.warmup):
+            s.step()
+        walls = []
+        for _ in range(a.iters):
+            t0 = time.perf_counter()
+            s.step()
+            walls.append(time.perf_counter() - t0)
+        walls.sort()
+        print(json.dumps({"imagesPerSecond": a.batch / walls[len(walls) // 2],
+                          "maxRssMiB": peak_rss_mib()}), flush=True)
+        return
+    setups = {v: Setup(v, a.batch, a.size) for v in a.variants.split(",")}
+    print(json.dumps({"threads": torch.get_num_threads(), "torch": torch.__version__,
+                      "torchvision": torchvision.__version__, "macs": forward_macs(a.size)}), flush=True)
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd or cmd[0] == "quit":
+            break
+        if cmd[0] == "peak":
+            print(*peak_gflops(), flush=True)
+            continue
+        t0 = time.perf_counter()
+        c0 = time.process_time()
+        loss = setups[cmd[0]].step()
+        print(time.perf_counter() - t0, time.process_time() - c0, loss, flush=True)
+
+
+if __name__ == "__main__":
+    main()
