@@ -38,10 +38,11 @@ void EnvState::submit(Napi::Env env, std::unique_ptr<Job> job) {
   auto* tsfn = static_cast<Completions*>(completions_);
   if (inFlight_++ == 0) tsfn->Ref(env);
   Job* raw = job.release();
-  executor_->submit([raw, tsfn] {
-    raw->execute();
-    if (tsfn->NonBlockingCall(raw) != napi_ok) delete raw;  // environment gone: nobody to settle
-  });
+  executor_->submit([raw] { raw->execute(); },
+                    [raw, tsfn] {
+                      // Posted once the job no longer counts as pending, so JS settling it sees it done.
+                      if (tsfn->NonBlockingCall(raw) != napi_ok) delete raw;  // environment gone
+                    });
 }
 
 void EnvState::retainStorage(Napi::Env env, const void* storage, int64_t bytes) {

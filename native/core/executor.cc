@@ -15,10 +15,10 @@ OrderedExecutor::~OrderedExecutor() {
   if (worker_.joinable()) worker_.join();
 }
 
-void OrderedExecutor::submit(std::function<void()> job) {
+void OrderedExecutor::submit(std::function<void()> job, std::function<void()> afterDone) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(std::move(job));
+    queue_.push_back(Entry{std::move(job), std::move(afterDone)});
     ++pending_;
   }
   wake_.notify_one();
@@ -36,21 +36,22 @@ int64_t OrderedExecutor::pending() const {
 
 void OrderedExecutor::run() {
   for (;;) {
-    std::function<void()> job;
+    Entry entry;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping and nothing left
-      job = std::move(queue_.front());
+      entry = std::move(queue_.front());
       queue_.pop_front();
     }
-    job();
-    job = nullptr;  // release what the job captured before reporting idle
+    entry.job();
+    entry.job = nullptr;  // release what the job captured before reporting idle
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --pending_;
     }
     idle_.notify_all();
+    if (entry.afterDone) entry.afterDone();
   }
 }
 

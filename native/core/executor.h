@@ -22,7 +22,9 @@ class OrderedExecutor {
   OrderedExecutor& operator=(const OrderedExecutor&) = delete;
 
   // Queues `job`; it runs after every job submitted before it. Jobs must not throw (catch inside).
-  void submit(std::function<void()> job);
+  // `afterDone` runs on the worker once the job no longer counts as pending (drain() may already have
+  // returned): the place to report completion, so that whoever hears of it never still sees it pending.
+  void submit(std::function<void()> job, std::function<void()> afterDone = {});
 
   // Blocks until every job submitted so far has finished.
   void drain();
@@ -36,7 +38,11 @@ class OrderedExecutor {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable idle_;
-  std::deque<std::function<void()>> queue_;
+  struct Entry {
+    std::function<void()> job;
+    std::function<void()> afterDone;
+  };
+  std::deque<Entry> queue_;
   int64_t pending_ = 0;
   bool stopping_ = false;
   std::thread worker_;

@@ -49,3 +49,16 @@ TEST(ThreadSettings, ApplyCarriesGradModeAndThreadsToAnotherThread) {
   EXPECT_FALSE(seen.gradEnabled);
   EXPECT_EQ(seen.numThreads, 2);
 }
+
+TEST(OrderedExecutor, AfterDoneRunsOnceTheJobIsNoLongerPending) {
+  byol::OrderedExecutor executor;
+  std::atomic<int64_t> pendingSeen{-1};
+  std::atomic<bool> reported{false};
+  executor.submit([] {}, [&] {
+    pendingSeen = executor.pending();
+    reported = true;
+  });
+  executor.drain();
+  while (!reported) std::this_thread::yield();
+  EXPECT_EQ(pendingSeen.load(), 0);
+}
