@@ -137,11 +137,6 @@ Napi::Value validateAugmentOptions(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
-Napi::Value guardedFunction(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&] { return Fn(info); });
-}
-
 }  // namespace
 
 void InitAugment(Napi::Env env, Napi::Object exports) {

@@ -55,11 +55,6 @@ Napi::Value emaCpuKernel(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), avx2 ? "avx2" : "default");
 }
 
-template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
-Napi::Value guardedFunction(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&] { return Fn(info); });
-}
-
 }  // namespace
 
 void InitEma(Napi::Env env, Napi::Object exports) {

@@ -22,6 +22,12 @@ Napi::Value guarded(Napi::Env env, Body&& body) {
   }
 }
 
+// A free function with its C++ exceptions translated: `Napi::Function::New<guardedFunction<fn>>(env, "name")`.
+template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
+Napi::Value guardedFunction(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&] { return Fn(info); });
+}
+
 }  // namespace byol::binding
 
 // Declares, inside an ObjectWrap class, `guarded<&Class::method>`: the method with its C++ exceptions

@@ -119,11 +119,6 @@ Napi::Value createModule(const Napi::CallbackInfo& info) {
                           kind, "'"));
 }
 
-template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
-Napi::Value guardedFunction(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&] { return Fn(info); });
-}
-
 }  // namespace
 
 void Module::Init(Napi::Env env, Napi::Object exports) {

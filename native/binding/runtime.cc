@@ -95,11 +95,6 @@ Napi::Value drain(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
-Napi::Value guardedFunction(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&] { return Fn(info); });
-}
-
 }  // namespace
 
 void InitRuntime(Napi::Env env, Napi::Object exports) {

@@ -60,11 +60,6 @@ Napi::Value loadTensors(const Napi::CallbackInfo& info) {
       });
 }
 
-template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
-Napi::Value guardedFunction(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&] { return Fn(info); });
-}
-
 }  // namespace
 
 void InitSerialize(Napi::Env env, Napi::Object exports) {

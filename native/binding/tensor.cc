@@ -150,11 +150,6 @@ Napi::Value manualSeed(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
-Napi::Value guardedFunction(const Napi::CallbackInfo& info) {
-  return guarded(info.Env(), [&] { return Fn(info); });
-}
-
 }  // namespace
 
 void Tensor::Init(Napi::Env env, Napi::Object exports) {
