@@ -74,38 +74,14 @@ class Learner : public Napi::ObjectWrap<Learner> {
     const Napi::Value o = info[1];
     const int64_t imageSize = intOption(o, "imageSize", 0);
     const int64_t channels = intOption(o, "channels", 3);
-    BYOL_EXPECT_RANGE(imageSize >= 1 && imageSize <= 4096, "imageSize: expected an integer in [1, 4096], received ",
-                      imageSize);
-    BYOL_EXPECT_RANGE(channels == 1 || channels == 3, "channels: expected 1 or 3, received ", channels);
     LearnerOptions options;
     options.projectionSize = intOption(o, "projectionSize", 256);
     options.projectionHiddenSize = intOption(o, "projectionHiddenSize", 4096);
     options.useMomentum = boolOption(o, "useMomentum", true);
     options.channelsLast = encoderHandle_->channelsLast;
-
-    // A dry run on two blank images, in eval mode and without gradients, finds the representation size and
-    // refuses an image size or channel count that does not fit the encoder before any training work.
     EnvState::of(info.Env()).drain();
-    auto& encoder = encoderHandle_->module;
-    const bool wasTraining = encoder.ptr()->is_training();
-    at::Tensor sample;
-    {
-      at::NoGradGuard noGrad;
-      encoder.ptr()->eval();
-      const auto parameters = encoder.ptr()->parameters();
-      const auto device = parameters.empty() ? at::Device(at::kCPU) : parameters.front().device();
-      try {
-        sample = encoder.forward<at::Tensor>(at::zeros({2, channels, imageSize, imageSize}, at::TensorOptions().device(device)));
-      } catch (...) {
-        encoder.ptr()->train(wasTraining);
-        throw;
-      }
-      encoder.ptr()->train(wasTraining);
-    }
-    BYOL_EXPECT_RANGE(sample.dim() >= 2 && sample.size(0) == 2,
-                      "net: expected the encoder to return a batch of representations, received shape ",
-                      shapeOf(sample));
-    learner_ = std::make_shared<byol::Learner>(encoder, sample.numel() / 2, options);
+    const int64_t representationSize = probeRepresentationSize(encoderHandle_->module, channels, imageSize);
+    learner_ = std::make_shared<byol::Learner>(encoderHandle_->module, representationSize, options);
     learner_->train(true);
   }
 

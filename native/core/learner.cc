@@ -39,6 +39,28 @@ void freeze(torch::nn::Module& module) {
 
 }  // namespace
 
+int64_t probeRepresentationSize(torch::nn::AnyModule& encoder, int64_t channels, int64_t imageSize) {
+  BYOL_EXPECT_RANGE(imageSize >= 1 && imageSize <= 4096, "imageSize: expected an integer in [1, 4096], received ",
+                    imageSize);
+  BYOL_EXPECT_RANGE(channels == 1 || channels == 3, "channels: expected 1 or 3, received ", channels);
+  torch::nn::Module& module = *encoder.ptr();
+  const bool wasTraining = module.is_training();
+  struct RestoreMode {
+    torch::nn::Module& module;
+    bool training;
+    ~RestoreMode() { module.train(training); }
+  } restore{module, wasTraining};
+  at::NoGradGuard noGrad;
+  module.eval();
+  const auto parameters = module.parameters();
+  const auto device = parameters.empty() ? at::Device(at::kCPU) : parameters.front().device();
+  const at::Tensor sample =
+      encoder.forward<at::Tensor>(at::zeros({2, channels, imageSize, imageSize}, at::TensorOptions().device(device)));
+  BYOL_EXPECT_RANGE(sample.dim() >= 2 && sample.size(0) == 2,
+                    "net: expected the encoder to return a batch of representations, received shape ", shapeOf(sample));
+  return sample.numel() / 2;
+}
+
 Learner::Learner(torch::nn::AnyModule encoder, int64_t representationSize, const LearnerOptions& options)
     : options_(options), representationSize_(representationSize), encoder_(std::move(encoder)) {
   BYOL_EXPECT_RANGE(representationSize > 0, "representationSize: expected a positive integer, received ",

@@ -27,6 +27,11 @@ struct LearnerOptions {
 };
 
 
+// Runs `encoder` on two blank images [2, channels, imageSize, imageSize] in eval mode without gradients (its
+// training flag restored afterwards) and returns the flattened representation size. An image size or channel
+// count the encoder cannot take fails here, before any training work.
+int64_t probeRepresentationSize(torch::nn::AnyModule& encoder, int64_t channels, int64_t imageSize);
+
 class Learner {
  public:
   // `encoder` is shared with the caller (training it trains the user's network); `representationSize` is the
