@@ -53,6 +53,6 @@ export { SGD, Adam, AdamW, LARS, GradientAccumulator, excludeBiasAndNorm, type O
 export { warmupCosine, constant, type Schedule, type WarmupCosineOptions } from './schedule.js';
 export { BYOL, BYOLError, type BYOLOptions, type BYOLState, type StepResult, type StepTimings, type StepOptimizer, type StepOptions } from './byol.js';
 export { train, TrainingError, type TrainOptions, type TrainResult, type StepInfo } from './trainer.js';
-export { tensorBatches, type BatchSource, type TensorBatchesOptions } from './data.js';
+export * from './data/index.js';
 export { saveCheckpoint, loadCheckpoint, listCheckpoints, type TrainerPosition } from './checkpoint.js';
 export { saveTensors, loadTensors } from './serialize.js';

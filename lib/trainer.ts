@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { BYOL, BYOLError, type StepTimings } from './byol.js';
 import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint, type TrainerPosition } from './checkpoint.js';
-import type { BatchSource } from './data.js';
+import type { BatchSource } from './data/index.js';
 import type { Optimizer } from './optim.js';
 import { createProgress, type ProgressMode } from './progress.js';
 import type { Schedule } from './schedule.js';

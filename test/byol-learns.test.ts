@@ -2,7 +2,7 @@
 // labels of, while the collapse monitor stays healthy (a falling loss alone proves nothing).
 import { expect, it } from 'vitest';
 import { BYOL } from '../lib/byol.js';
-import { tensorBatches } from '../lib/data.js';
+import { tensorBatches } from '../lib/data/index.js';
 import { adaptiveAvgPool2d, batchNorm2d, conv2d, flatten, maxPool2d, relu, sequential } from '../lib/nn.js';
 import { SGD } from '../lib/optim.js';
 import { manualSeed, type Tensor } from '../lib/tensor.js';

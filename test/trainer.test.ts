@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listCheckpoints } from '../lib/checkpoint.js';
-import { tensorBatches } from '../lib/data.js';
+import { tensorBatches } from '../lib/data/index.js';
 import { BYOL } from '../lib/byol.js';
 import { rand, full } from '../lib/tensor.js';
 import { train, TrainingError } from '../lib/trainer.js';

@@ -1,5 +1,5 @@
 // Batches for training: a random-access source, so a resumed run can continue at any (epoch, batch).
-import { Tensor, describe, tensor } from './tensor.js';
+import { Tensor, describe, tensor } from '../tensor.js';
 
 /** Where the trainer gets its images: `batchesPerEpoch` batches, each addressable by (epoch, index). */
 export interface BatchSource {
