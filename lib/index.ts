@@ -56,3 +56,4 @@ export { train, TrainingError, type TrainOptions, type TrainResult, type StepInf
 export * from './data/index.js';
 export { saveCheckpoint, loadCheckpoint, listCheckpoints, type TrainerPosition } from './checkpoint.js';
 export { saveTensors, loadTensors } from './serialize.js';
+export * from './evaluate.js';
