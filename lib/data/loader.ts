@@ -123,9 +123,13 @@ export class Loader implements BatchSource {
 
   /** Batch `index` of `epoch` with its labels (where the dataset has them). */
   labelled(epoch: number, index: number): Promise<Batch> {
-    if (this.disposed) return Promise.reject(new Error('Loader: used after dispose()'));
-    this.checkEpoch(epoch);
-    this.checkIndex(index);
+    try {
+      if (this.disposed) throw new Error('Loader: used after dispose()');
+      this.checkEpoch(epoch);
+      this.checkIndex(index);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const key = keyOf(epoch, index);
     let entry = this.pending.get(key);
     this.pending.delete(key);
