@@ -1,6 +1,13 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Loader, type Batch, type Dataset } from '../lib/data/index.js';
+import { BYOL } from '../lib/byol.js';
+import { Loader, cifar10, type Batch, type Dataset } from '../lib/data/index.js';
+import { adaptiveAvgPool2d, batchNorm2d, conv2d, flatten, relu, sequential } from '../lib/nn.js';
+import { SGD } from '../lib/optim.js';
 import { tensor, type Tensor } from '../lib/tensor.js';
+import { train } from '../lib/trainer.js';
 
 /**
  * A dataset whose image i is the single value i, labelled i. Every get is logged; with `manual`, each get
@@ -284,5 +291,43 @@ describe('Loader: arguments', () => {
     await expect(loader.labelled(0, 3)).rejects.toThrow('index: expected an integer in [0, 2], received number 3');
     await expect(loader.batch(-1, 0)).rejects.toThrow('epoch: expected a non-negative integer, received number -1');
     expect(() => loader.indices(0, 1.5)).toThrow(RangeError);
+  });
+});
+
+describe('Loader: with the trainer', () => {
+  it('feeds train() from a CIFAR-10 file: every step gets a full batch, losses are finite', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'byol-loader-train-'));
+    try {
+      const n = 12;
+      const bytes = Buffer.alloc(n * 3073);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = i % 3073 === 0 ? (i / 3073) % 10 : (i * 131 + (i >> 7)) & 255;
+      writeFileSync(join(dir, 'test_batch.bin'), bytes);
+      const data = await cifar10(dir, { split: 'test' });
+      const loader = new Loader(data, { batchSize: 4, seed: 3 });
+      const asked: string[] = [];
+      const source = {
+        batchesPerEpoch: loader.batchesPerEpoch,
+        batch: (epoch: number, index: number) => {
+          asked.push(`${epoch}:${index}`);
+          return loader.batch(epoch, index);
+        },
+      };
+      const net = sequential(
+        conv2d({ inChannels: 3, outChannels: 8, kernelSize: 3, padding: 1 }),
+        batchNorm2d(8),
+        relu(),
+        adaptiveAvgPool2d(1),
+        flatten(),
+      );
+      const learner = new BYOL(net, { imageSize: 32, projectionHiddenSize: 32, projectionSize: 16, totalSteps: 4, seed: 1 });
+      const optimizer = new SGD(learner.namedParameters(), { lr: 0.05, momentum: 0.9 });
+      const result = await train({ learner, data: source, optimizer, steps: 4, progress: 'none' });
+      expect(result.steps).toBe(4);
+      expect(result.losses.every(Number.isFinite)).toBe(true);
+      expect(asked).toEqual(['0:0', '0:1', '0:2', '1:0']);
+      loader.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
