@@ -49,7 +49,8 @@ export function tensorBatches(images: Tensor, options: TensorBatchesOptions): Ba
   };
 }
 
-function identity(n: number): Int32Array {
+/** 0, 1, ..., n-1. */
+export function identity(n: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => i);
 }
 
