@@ -52,7 +52,7 @@ async function writeImages(root: string, perClass: number): Promise<void> {
   }
 }
 
-const tinyTrain = ['--arch', 'resnet18', '--image-size', '16', '--batch-size', '8', '--hidden-size', '32', '--projection-size', '16', '--progress', 'none', '--threads', '2'];
+const tinyTrain = ['--arch', 'resnet18', '--small-stem', '--image-size', '16', '--batch-size', '8', '--hidden-size', '32', '--projection-size', '16', '--progress', 'none', '--threads', '2'];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'byol-cli-'));
