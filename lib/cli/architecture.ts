@@ -12,8 +12,8 @@ export interface ResNetArchitecture {
   numClasses?: number;
 }
 
-export const ARCHITECTURES = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152'] as const;
-export type ArchitectureName = (typeof ARCHITECTURES)[number];
+import type { ArchitectureName } from './choices.js';
+export { ARCHITECTURES, type ArchitectureName } from './choices.js';
 
 // Blocks per stage and block kind of torchvision's ResNets.
 const LAYOUTS: Record<string, ResNetDepth> = {

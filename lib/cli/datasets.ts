@@ -6,8 +6,8 @@ import type { Dataset } from '../data/dataset.js';
 import { fashionMnist, mnist, type Split } from '../data/idx.js';
 import { imageFolder } from '../data/image-folder.js';
 
-export const DATASETS = ['fashion-mnist', 'mnist', 'cifar10', 'cifar100'] as const;
-export type DatasetName = (typeof DATASETS)[number];
+import { DATASETS, type DatasetName } from './choices.js';
+export { DATASETS, type DatasetName } from './choices.js';
 
 export interface DataSelection {
   /** An image folder (one subfolder per class, or images directly). */

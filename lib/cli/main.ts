@@ -2,13 +2,11 @@
 // The `byol` command: train, embed, eval. Arguments are parsed by commander (a well-kept parser with --help on
 // every command); the work lives in train-run.ts, embed-run.ts and eval-run.ts, which the demo reuses.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { setNumThreads } from '../runtime.js';
-import { ARCHITECTURES, type ArchitectureName } from './architecture.js';
-import { DATASETS, type DatasetName } from './datasets.js';
-import { runEmbed } from './embed-run.js';
-import { formatEvalReport, runEval } from './eval-run.js';
-import { OPTIMIZERS, TRAIN_DEFAULTS, runTrain, type OptimizerName, type TrainConfig } from './train-run.js';
-import { VIEW_PRESETS, type ViewPreset } from './views.js';
+import {
+  ARCHITECTURES, DATASETS, OPTIMIZERS, TRAIN_DEFAULTS, VIEW_PRESETS,
+  type ArchitectureName, type DatasetName, type OptimizerName, type ViewPreset,
+} from './choices.js';
+import type { TrainConfig } from './train-run.js';
 
 const integer = (min: number) => (value: string): number => {
   const n = Number(value);
@@ -47,7 +45,7 @@ function dataSelection(o: Record<string, unknown>) {
 function action<T extends Record<string, unknown>>(name: string, work: (options: T) => Promise<void>) {
   return async (options: T): Promise<void> => {
     try {
-      if (typeof options.threads === 'number') setNumThreads(options.threads);
+      if (typeof options.threads === 'number') (await import('../runtime.js')).setNumThreads(options.threads);
       await work(options);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -108,6 +106,7 @@ export function buildProgram(): Command {
           seed: o.seed as number,
           ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery as number } : {}),
         };
+        const { runTrain } = await import('./train-run.js');
         const s = await runTrain(config, { out: o.out as string, resume: Boolean(o.resume), progress: o.progress as 'auto' });
         process.stdout.write(
           `trained ${s.steps} steps (from step ${s.resumedFrom}) in ${s.seconds.toFixed(0)} s, ${s.imagesPerSecond.toFixed(1)} images/s, ` +
@@ -125,6 +124,7 @@ export function buildProgram(): Command {
     .option('--batch-size <n>', 'images per forward pass', integer(1), 256)
     .action(
       action('embed', async (o: Record<string, unknown>) => {
+        const { runEmbed } = await import('./embed-run.js');
         const s = await runEmbed({
           ...dataSelection(o),
           weights: o.weights as string,
@@ -155,6 +155,7 @@ export function buildProgram(): Command {
     .option('--json <file>', 'also write the report as JSON')
     .action(
       action('eval', async (o: Record<string, unknown>) => {
+        const { formatEvalReport, runEval } = await import('./eval-run.js');
         const report = await runEval({
           ...dataSelection(o),
           weights: o.weights as string[],

@@ -17,12 +17,11 @@ import type { ProgressMode } from '../progress.js';
 import { manualSeed } from '../tensor.js';
 import { warmupCosine } from '../schedule.js';
 import { train } from '../trainer.js';
-import { ARCHITECTURES, type ArchitectureName } from './architecture.js';
-import { DATASETS, openDataset, selectionChannels, type DatasetName } from './datasets.js';
-import { VIEW_PRESETS, viewPair, type ViewPreset } from './views.js';
+import { ARCHITECTURES, DATASETS, OPTIMIZERS, VIEW_PRESETS, type ArchitectureName, type DatasetName, type OptimizerName, type ViewPreset } from './choices.js';
+import { openDataset, selectionChannels } from './datasets.js';
+import { viewPair } from './views.js';
 
-export const OPTIMIZERS = ['lars', 'adam', 'sgd'] as const;
-export type OptimizerName = (typeof OPTIMIZERS)[number];
+export { OPTIMIZERS, TRAIN_DEFAULTS, type OptimizerName } from './choices.js';
 
 /** Everything that determines a run; saved as config.json. */
 export interface TrainConfig {
@@ -54,21 +53,6 @@ export interface TrainConfig {
   /** Optimizer steps between checkpoints. Default: once per epoch, at most every 500 steps. */
   checkpointEvery?: number;
 }
-
-export const TRAIN_DEFAULTS: Omit<TrainConfig, 'data' | 'dataset'> = {
-  arch: 'resnet50',
-  smallStem: false,
-  imageSize: 64,
-  batchSize: 64,
-  optimizer: 'lars',
-  lr: 0.2,
-  weightDecay: 1.5e-6,
-  tau: 0.99,
-  projectionSize: 256,
-  hiddenSize: 4096,
-  views: 'byol',
-  seed: 0,
-};
 
 export interface TrainRunOptions {
   out: string;

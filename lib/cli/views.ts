@@ -1,8 +1,8 @@
 // Named pairs of augmentation views for the command line.
 import { byolPytorchDefault, byolView1, byolView2, type AugmentOptions } from '../augment.js';
 
-export const VIEW_PRESETS = ['byol', 'byol-pytorch', 'small-gray'] as const;
-export type ViewPreset = (typeof VIEW_PRESETS)[number];
+import type { ViewPreset } from './choices.js';
+export { VIEW_PRESETS, type ViewPreset } from './choices.js';
 
 /**
  * - byol: the paper's asymmetric pair (table 6 of Grill et al.), bicubic.
