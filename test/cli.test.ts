@@ -109,11 +109,18 @@ describe('byol train', () => {
       expect(r.code, args.join(' ')).not.toBe(0);
       expect(r.stderr).toContain(message);
     }
+    const badIdx = join(dir, 'bad-idx');
+    await mkdir(badIdx);
+    await writeFile(join(badIdx, 'train-images-idx3-ubyte'), Buffer.from([8, 3, 0, 0, 1, 2, 3]));
+    await writeFile(join(badIdx, 'train-labels-idx1-ubyte'), Buffer.from([0, 0, 8, 1, 0, 0, 0, 0]));
+    const idx = await byol('train', '--dataset', 'fashion-mnist', '--data-root', badIdx, '--steps', '1', '--out', join(dir, 'r7'));
+    expect(idx.code).not.toBe(0);
+    expect(idx.stderr).toContain(`${join(badIdx, 'train-images-idx3-ubyte')}: not a valid IDX file: expected the magic number to start with 0x00 0x00, found 0x08 0x03`);
     await mkdir(join(dir, 'empty'));
     const empty = await byol('train', '--data', join(dir, 'empty'), '--steps', '1', '--out', join(dir, 'r6'));
     expect(empty.code).not.toBe(0);
     expect(empty.stderr).toContain(join(dir, 'empty'));
-    for (const r of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']) expect(existsSync(join(dir, r)), r).toBe(false);
+    for (const r of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7']) expect(existsSync(join(dir, r)), r).toBe(false);
   }, 120_000);
 
   it('skips a corrupt image with a warning, and fails on it under --strict', async () => {
