@@ -77,6 +77,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default(TRAIN_DEFAULTS.optimizer))
     .option('--lr <x>', 'peak learning rate (after warm-up; cosine decay to 0)', number(0), TRAIN_DEFAULTS.lr)
     .option('--weight-decay <x>', 'weight decay (not on biases and BatchNorm)', number(0), TRAIN_DEFAULTS.weightDecay)
+    .option('--lars-trust <x>', "LARS's trust coefficient eta (default 0.001, the paper's; solo-learn uses 0.02 on CIFAR)", number(0))
     .option('--warmup-steps <n>', 'linear warm-up steps (default: 5% of the run)', integer(0))
     .option('--tau <x>', "tau_base of the target's EMA (cosine schedule to 1)", number(0), TRAIN_DEFAULTS.tau)
     .option('--projection-size <n>', 'output size of projector and predictor', integer(1), TRAIN_DEFAULTS.projectionSize)
@@ -99,6 +100,7 @@ export function buildProgram(): Command {
           lr: o.lr as number,
           weightDecay: o.weightDecay as number,
           ...(o.warmupSteps !== undefined ? { warmupSteps: o.warmupSteps as number } : {}),
+          ...(o.larsTrust !== undefined ? { trustCoefficient: o.larsTrust as number } : {}),
           tau: o.tau as number,
           projectionSize: o.projectionSize as number,
           hiddenSize: o.hiddenSize as number,

@@ -42,6 +42,8 @@ export interface TrainConfig {
   /** Peak learning rate (after warm-up, before the cosine decay). */
   lr: number;
   weightDecay: number;
+  /** LARS's trust coefficient eta (update = lr * eta * |w| / |g|). Default 1e-3 (the paper). */
+  trustCoefficient?: number;
   /** Linear warm-up steps. Default: 5% of the run. */
   warmupSteps?: number;
   /** tau_base of the target's EMA (cosine schedule to 1). */
@@ -101,6 +103,8 @@ export function checkTrainConfig(c: TrainConfig): void {
   if (!(c.lr > 0) || !Number.isFinite(c.lr)) throw new RangeError(`lr: expected a positive number, received ${String(c.lr)}`);
   nonNegative('weight-decay', c.weightDecay);
   if (c.warmupSteps !== undefined) nonNegative('warmup-steps', c.warmupSteps);
+  if (c.trustCoefficient !== undefined && !(c.trustCoefficient > 0 && Number.isFinite(c.trustCoefficient)))
+    throw new RangeError(`lars-trust: expected a positive number, received ${String(c.trustCoefficient)}`);
   if (!(c.tau >= 0 && c.tau <= 1)) throw new RangeError(`tau: expected a number in [0, 1], received ${String(c.tau)}`);
   positiveInteger('projection-size', c.projectionSize);
   positiveInteger('hidden-size', c.hiddenSize);
@@ -112,7 +116,7 @@ function makeOptimizer(c: TrainConfig, learner: BYOL): Optimizer {
   const params = learner.namedParameters();
   switch (c.optimizer) {
     case 'lars':
-      return new LARS(params, { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay });
+      return new LARS(params, { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay, trustCoefficient: c.trustCoefficient ?? 1e-3 });
     case 'sgd':
       return new SGD(params, { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay });
     case 'adam':

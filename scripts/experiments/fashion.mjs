@@ -33,7 +33,7 @@ if (cfg.steps > 0) {
     movingAverageDecay: cfg.tau, totalSteps: cfg.steps, augment1: v1, augment2: v2, seed: cfg.seed + 1,
   });
   const params = learner.namedParameters();
-  const optimizer = cfg.optimizer === 'lars' ? new LARS(params, { lr: cfg.lr, momentum: 0.9, weightDecay: cfg.weightDecay })
+  const optimizer = cfg.optimizer === 'lars' ? new LARS(params, { lr: cfg.lr, momentum: 0.9, weightDecay: cfg.weightDecay, trustCoefficient: cfg.trust ?? 1e-3 })
     : cfg.optimizer === 'sgd' ? new SGD(params, { lr: cfg.lr, momentum: 0.9, weightDecay: cfg.weightDecay })
     : new Adam(params, { lr: cfg.lr, weightDecay: cfg.weightDecay });
   const schedule = warmupCosine({ baseLr: cfg.lr, batchSize: 256, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps });
