@@ -1,5 +1,5 @@
 // The package's npm "install" script.
-//   - In a checkout of the repository (a .git next to package.json): does nothing; scripts/setup.sh builds the
+//   - In a checkout of the repository (.git or scripts/setup.sh next to package.json): does nothing; setup.sh builds the
 //     addon (so `npm ci` never starts a build that setup would repeat).
 //   - In an installed package: when the binary that lib/native.ts would load (a local build/, else the prebuilt
 //     prebuilds/linux-x64/byol-torch.napi.glibc.node, or BYOL_TORCH_BINARY) loads, it is done: no compiler needed.
@@ -29,8 +29,9 @@ const LIBTORCH_WAYS =
   '  - a PyTorch install (pip install torch): found through python3, or the interpreter in BYOL_PYTHON\n' +
   '  - a folder holding TorchConfig.cmake: export Torch_DIR=/path/to/share/cmake/Torch';
 
-if (existsSync(join(root, '.git'))) {
-  // npm ci / npm install in the repository: setup.sh makes the one build.
+if (existsSync(join(root, '.git')) || existsSync(join(root, 'scripts', 'setup.sh'))) {
+  // npm ci / npm install in the repository (a clone, or a copy without .git: setup.sh is never shipped in the
+  // package): scripts/setup.sh makes the one build, with the native tests.
   process.exit(0);
 }
 
@@ -117,11 +118,15 @@ writeFileSync(logFile, output);
 if (build.status !== 0) {
   const notFound = output.indexOf('byol-torch: LibTorch was not found');
   if (notFound >= 0) {
-    const places = output
-      .slice(notFound)
-      .split('\n')
-      .filter((line) => /^\s+- /.test(line) && !/Get LibTorch|apt-get|export LIBTORCH|pip install/.test(line))
-      .slice(0, 12);
+    const places = [
+      ...new Set(
+        output
+          .slice(notFound)
+          .split('\n')
+          .filter((line) => /^\s+- /.test(line) && !/Get LibTorch|apt-get|export LIBTORCH|pip install/.test(line))
+          .map((line) => `  ${line.trim()}`),
+      ),
+    ];
     fail(
       `cannot build from source: LibTorch was not found. Places tried:\n${places.join('\n')}\n${LIBTORCH_WAYS}` +
         (prebuildFailure ? '\n(The prebuilt binary did not load either: see above.)' : ''),
