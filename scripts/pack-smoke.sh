@@ -12,7 +12,8 @@
 #      steps and an embed, and reports which binary it loaded: it must be the one under prebuilds/.
 #   5. The install script's source-build path with LibTorch hidden from CMake (CMAKE_DISABLE_FIND_PACKAGE_Torch):
 #      it must fail with the message that lists each way to get LibTorch (configure only; seconds).
-# Environment: BYOL_PACK_SMOKE_KEEP=1 keeps the temporary folder.
+# Environment: BYOL_PACK_SMOKE_KEEP=1 keeps the temporary folder; BYOL_PACK_SMOKE_NO_UNSHARE=1 tries the fallback
+# used where network namespaces are not allowed (the registry set to an unreachable address).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -104,7 +105,7 @@ for tool in node npm npx sh bash env cat ls mkdir rm cp mv ln tar gzip grep sed 
 done
 npm_cache=$(npm config get cache)
 
-if unshare -n true 2>/dev/null; then
+if [[ "${BYOL_PACK_SMOKE_NO_UNSHARE:-0}" != 1 ]] && unshare -n true 2>/dev/null; then
   isolate=(unshare -n)
   registry=$(npm config get registry)
   network="no network (unshare -n: a network namespace without interfaces)"
