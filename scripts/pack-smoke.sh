@@ -9,7 +9,8 @@
 #      from the npm cache that `npm ci` primed. The consumer's package-lock.json pins the repository's locked
 #      versions of the package's dependencies, so that nothing newer than what `npm ci` cached is asked for.
 #   4. There: a TypeScript script, compiled with the repository's tsc against the package's types, runs two BYOL
-#      steps and an embed, and reports which binary it loaded: it must be the one under prebuilds/.
+#      steps and an embed, and reports which binary it loaded: it must be the one under prebuilds/. A source
+#      build forced there (no compiler) must fail saying what it needs.
 #   5. The install script's source-build path with LibTorch hidden from CMake (CMAKE_DISABLE_FIND_PACKAGE_Torch):
 #      it must fail with the message that lists each way to get LibTorch (configure only; seconds).
 # Environment: BYOL_PACK_SMOKE_KEEP=1 keeps the temporary folder; BYOL_PACK_SMOKE_NO_UNSHARE=1 tries the fallback
@@ -129,8 +130,14 @@ t=$SECONDS
     npm install --offline --no-audit --no-fund --foreground-scripts "./$TGZ" >install.log 2>&1 || { cat install.log; exit 1; }
     grep "^byol-torch:" install.log || true
     [ ! -e node_modules/byol-torch/build ] || { echo "pack-smoke: FAIL: the install made a build/ folder" >&2; exit 1; }
-    node "$REPO/node_modules/typescript/bin/tsc" -p . 
+    node "$REPO/node_modules/typescript/bin/tsc" -p .
     node train.js > train.out
+    # A source build forced here, with no compiler: the install script says what it needs instead.
+    if BYOL_TORCH_BUILD_FROM_SOURCE=1 node node_modules/byol-torch/scripts/install.mjs > nocompiler.out 2>&1; then
+      echo "pack-smoke: FAIL: a source build without a compiler succeeded" >&2; exit 1
+    fi
+    grep -q "building from source needs cmake and a C++17 compiler on PATH (found: neither)" nocompiler.out &&
+      grep -q "apt-get install libtorch1.13" nocompiler.out || { cat nocompiler.out; exit 1; }
   ' || die "the offline install or the training script failed"
 say "installed and ran in $((SECONDS - t)) s: $(cat "$consumer/train.out")"
 
