@@ -76,7 +76,7 @@ if (!fromSource) {
     process.exit(0);
   }
   prebuildFailure = loadMessage(loaded.message);
-  say('the prebuilt binary does not load here; building from source.');
+  say('no binary loads here (the reason below); building from source.');
   console.log(prebuildFailure.replace(/^/gm, '    '));
 }
 
