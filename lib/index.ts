@@ -56,3 +56,7 @@ export { train, TrainingError, type TrainOptions, type TrainResult, type StepInf
 export * from './data/index.js';
 export { saveCheckpoint, loadCheckpoint, listCheckpoints, type TrainerPosition } from './checkpoint.js';
 export { saveTensors, loadTensors } from './serialize.js';
+export * from './evaluate.js';
+export { writeLossPlot, renderLossPlotSvg, type LossPlotOptions, type LossPlotResult, type PlotPanel } from './plot.js';
+export { readMetrics, MetricsWriter, MetricsFormatError, type MetricsRow, type MetricsWriterOptions } from './metrics.js';
+export { writeNpy, readNpy, NpyFormatError, type NpyArray } from './npy.js';

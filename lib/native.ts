@@ -301,3 +301,29 @@ export interface NativeAddon {
   saveTensors(path: string, tensors: [string, NativeTensor][], metadata?: Record<string, string>): Promise<void>;
   loadTensors(path: string): Promise<{ tensors: [string, NativeTensor][]; metadata: Record<string, string> }>;
 }
+
+// --- evaluation (native/binding/evaluation.cc) -------------------------------------------------------------
+export interface NativeLinearProbeOptions {
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  weightDecay?: number;
+  seed?: number;
+}
+
+export interface NativeAddon {
+  linearProbe(
+    trainFeatures: NativeTensor,
+    trainLabels: NativeTensor,
+    testFeatures: NativeTensor,
+    testLabels: NativeTensor,
+    options: NativeLinearProbeOptions,
+  ): Promise<{ trainAccuracy: number; testAccuracy: number; finalLoss: number }>;
+  knnAccuracy(
+    trainFeatures: NativeTensor,
+    trainLabels: NativeTensor,
+    testFeatures: NativeTensor,
+    testLabels: NativeTensor,
+    options: { k?: number; temperature?: number },
+  ): Promise<number>;
+}

@@ -49,12 +49,13 @@ export function tensorBatches(images: Tensor, options: TensorBatchesOptions): Ba
   };
 }
 
-function identity(n: number): Int32Array {
+/** 0, 1, ..., n-1. */
+export function identity(n: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => i);
 }
 
-/** Fisher-Yates with a seeded splitmix32 generator: the same (seed, epoch) always gives the same order. */
-function permutation(n: number, seed: number, epoch: number): Int32Array {
+/** A permutation of 0..n-1 by Fisher-Yates with a seeded splitmix32 generator: the same (seed, epoch) always gives the same order. */
+export function permutation(n: number, seed: number, epoch: number): Int32Array {
   const order = identity(n);
   let state = (Math.imul(seed | 0, 0x9e3779b9) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0;
   const next = (): number => {

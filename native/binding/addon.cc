@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include "binding/ema.h"
+#include "binding/evaluation.h"
 #include "binding/augment.h"
 #include "binding/env_state.h"
 #include "binding/module.h"
@@ -29,6 +30,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   byol::binding::InitAugment(env, exports);
   byol::binding::InitOptim(env, exports);
   byol::binding::InitSerialize(env, exports);
+  byol::binding::InitEvaluation(env, exports);
   return exports;
 }
 

@@ -13,4 +13,5 @@ set(BYOL_BINDING_SOURCES
   native/binding/module.cc
   native/binding/learner.cc
   native/binding/ema.cc
+  native/binding/evaluation.cc
 )

@@ -156,7 +156,10 @@ at::Tensor resample(const at::Tensor& input, bool nhwc, const AxisTaps& ty, cons
 static void hueShiftPlane(const float* __restrict r, const float* __restrict g, const float* __restrict b,
                           float* __restrict ro, float* __restrict go, float* __restrict bo, int64_t plane, float shift) {
   for (int64_t i = 0; i < plane; ++i) {
-    const float R = r[i], G = g[i], B = b[i];
+    // Hue is defined on [0, 1] images: a bicubic crop of a float image undershoots 0 next to black pixels, and
+    // with max 0 and min < 0 torchvision's formula divides by the zero max (NaN). Clamping first avoids it and
+    // changes nothing for in-range pixels.
+    const float R = clamp01(r[i]), G = clamp01(g[i]), B = clamp01(b[i]);
     const float maxc = std::max(R, std::max(G, B));
     const float minc = std::min(R, std::min(G, B));
     const bool eq = maxc == minc;

@@ -178,8 +178,9 @@ at::Tensor resizedCrop(const at::Tensor& x, const std::vector<ImageParams>& para
 
 at::Tensor toGray(const at::Tensor& x) { return luma(x); }
 
-at::Tensor adjustHueTensorOps(const at::Tensor& x, const at::Tensor& factors) {
-  if (x.size(1) == 1) return x;
+at::Tensor adjustHueTensorOps(const at::Tensor& input, const at::Tensor& factors) {
+  if (input.size(1) == 1) return input;
+  const at::Tensor x = input.clamp(0, 1);  // as the CPU kernel: hue is defined on [0, 1] (no NaN at max 0, min < 0)
   const auto r = x.select(1, 0), g = x.select(1, 1), b = x.select(1, 2);
   const auto maxc = at::maximum(r, at::maximum(g, b));
   const auto minc = at::minimum(r, at::minimum(g, b));

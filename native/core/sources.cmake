@@ -22,6 +22,7 @@ set(BYOL_CORE_SOURCES
   native/core/augment_ops.cc
   native/core/augment_cpu.cc
   native/core/optim.cc
+  native/core/evaluation.cc
 )
 
 # The CPU EMA kernel is compiled twice from ema_cpu_kernel.h (ema.cc picks one at run time): a portable build

@@ -387,6 +387,23 @@ TEST(Augment, FlipEqualsTheFlippedInput) {
   EXPECT_TRUE(at::equal(byol::augmentBatch(x, o, 1), x.flip({3})));
 }
 
+// A bicubic crop of a float image undershoots 0 next to black pixels; the hue shift of a pixel whose largest
+// channel is 0 and smallest below 0 divided by the zero max and gave NaN (found by the loader benchmark on real
+// images). Both hue paths clamp to [0, 1] first: the result is finite and equals the clamped input's.
+TEST(Augment, HueShiftOfSlightlyNegativePixelsIsFinite) {
+  at::Tensor x = at::zeros({2, 3, 4, 4});
+  x.select(1, 1).fill_(-0.01);
+  x.select(1, 2).fill_(-0.02);
+  x[1].uniform_(-0.05, 1.05);
+  const at::Tensor factors = at::tensor({0.1f, -0.3f});
+  const at::Tensor fused = byol::adjustHue(x, factors);
+  const at::Tensor ops = byol::adjustHueTensorOps(x, factors);
+  EXPECT_TRUE(at::isfinite(fused).all().item<bool>());
+  EXPECT_TRUE(at::isfinite(ops).all().item<bool>());
+  EXPECT_TRUE(at::allclose(fused, byol::adjustHue(x.clamp(0, 1), factors)));
+  EXPECT_TRUE(at::allclose(fused, ops, 1e-5, 1e-5));
+}
+
 TEST(Augment, GrayscaleChannelsAreEqualAndWeighted) {
   const at::Tensor x = colourful(5, 3, 9, 13, true);
   AugmentOptions o = identityOptions();

@@ -11,4 +11,5 @@ set(BYOL_NATIVE_TEST_SOURCES
   test/native/ema_test.cc
   test/native/augment_test.cc
   test/native/optim_test.cc
+  test/native/evaluation_test.cc
 )

@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+// The `byol` command: train, embed, eval. Arguments are parsed by commander (a well-kept parser with --help on
+// every command); the work lives in train-run.ts, embed-run.ts and eval-run.ts, which the demo reuses.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  ARCHITECTURES, DATASETS, OPTIMIZERS, TRAIN_DEFAULTS, VIEW_PRESETS,
+  type ArchitectureName, type DatasetName, type OptimizerName, type ViewPreset,
+} from './choices.js';
+import type { TrainConfig } from './train-run.js';
+
+const integer = (min: number) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}, received ${JSON.stringify(value)}`);
+  return n;
+};
+const number = (min: number) => (value: string): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min) throw new InvalidArgumentError(`expected a number >= ${min}, received ${JSON.stringify(value)}`);
+  return n;
+};
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** Options every data-reading command shares. */
+function dataOptions(command: Command): Command {
+  return command
+    .option('--data <dir>', 'an image folder: one subfolder per class (or images directly); with train/ and test/ subfolders for eval')
+    .addOption(new Option('--dataset <name>', 'a built-in dataset').choices(DATASETS))
+    .option('--data-root <dir>', "the built-in dataset's folder (default for fashion-mnist: Debian's /usr/share/datasets/fashion-mnist)")
+    .addOption(new Option('--channels <n>', 'channels image folders are decoded to').choices(['1', '3']))
+    .option('--strict', 'fail on the first unreadable image instead of skipping it with a warning')
+    .option('--threads <n>', 'CPU threads (default: every core this process may use)', integer(1));
+}
+
+function dataSelection(o: Record<string, unknown>) {
+  return {
+    ...(o.data !== undefined ? { data: o.data as string } : {}),
+    ...(o.dataset !== undefined ? { dataset: o.dataset as DatasetName } : {}),
+    ...(o.dataRoot !== undefined ? { dataRoot: o.dataRoot as string } : {}),
+    ...(o.channels !== undefined ? { channels: Number(o.channels) as 1 | 3 } : {}),
+    ...(o.strict ? { strict: true } : {}),
+  };
+}
+
+/** Runs a command's work; any error becomes "byol <command>: error: message" and exit code 1. */
+function action<T extends Record<string, unknown>>(name: string, work: (options: T) => Promise<void>) {
+  return async (options: T): Promise<void> => {
+    try {
+      if (typeof options.threads === 'number') (await import('../runtime.js')).setNumThreads(options.threads);
+      await work(options);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`byol ${name}: error: ${message}\n`);
+      if (process.env.BYOL_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('byol')
+    .description('BYOL self-supervised pretraining on LibTorch: train an encoder, embed images, evaluate')
+    .showHelpAfterError('(add --help for usage)');
+
+  dataOptions(
+    program
+      .command('train')
+      .description('pretrain an encoder with BYOL; writes config.json, metrics.jsonl, checkpoints/, encoder.safetensors and loss.png to the run folder'),
+  )
+    .requiredOption('--out <dir>', 'the run folder')
+    .option('--resume', "continue the run in --out from its latest checkpoint (with the run's own config.json)")
+    .addOption(new Option('--arch <name>', 'encoder').choices(ARCHITECTURES).default(TRAIN_DEFAULTS.arch))
+    .option('--small-stem', 'a 3x3 stride-1 first convolution and no max-pool (CIFAR-style, for 32 px images)')
+    .option('--image-size <px>', 'side of the augmented views', integer(8), TRAIN_DEFAULTS.imageSize)
+    .option('--batch-size <n>', 'images per step', integer(2), TRAIN_DEFAULTS.batchSize)
+    .option('--epochs <n>', 'passes over the data (or --steps)', integer(1))
+    .option('--steps <n>', 'optimizer steps (or --epochs)', integer(1))
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default(TRAIN_DEFAULTS.optimizer))
+    .option('--lr <x>', 'peak learning rate (after warm-up; cosine decay to 0)', number(0), TRAIN_DEFAULTS.lr)
+    .option('--weight-decay <x>', 'weight decay (not on biases and BatchNorm)', number(0), TRAIN_DEFAULTS.weightDecay)
+    .option('--lars-trust <x>', "LARS's trust coefficient eta (default 0.001, the paper's; solo-learn uses 0.02 on CIFAR)", number(0))
+    .option('--warmup-steps <n>', 'linear warm-up steps (default: 5% of the run)', integer(0))
+    .option('--tau <x>', "tau_base of the target's EMA (cosine schedule to 1)", number(0), TRAIN_DEFAULTS.tau)
+    .option('--projection-size <n>', 'output size of projector and predictor', integer(1), TRAIN_DEFAULTS.projectionSize)
+    .option('--hidden-size <n>', 'hidden size of projector and predictor', integer(1), TRAIN_DEFAULTS.hiddenSize)
+    .addOption(new Option('--views <preset>', 'augmentation views').choices(VIEW_PRESETS).default(TRAIN_DEFAULTS.views))
+    .option('--seed <n>', 'seed of the weights, the data order and the views', integer(0), TRAIN_DEFAULTS.seed)
+    .option('--checkpoint-every <n>', 'steps between checkpoints (default: once per epoch, at most 500)', integer(1))
+    .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
+    .action(
+      action('train', async (o: Record<string, unknown>) => {
+        const config: TrainConfig = {
+          ...dataSelection(o),
+          arch: o.arch as ArchitectureName,
+          smallStem: Boolean(o.smallStem),
+          imageSize: o.imageSize as number,
+          batchSize: o.batchSize as number,
+          ...(o.epochs !== undefined ? { epochs: o.epochs as number } : {}),
+          ...(o.steps !== undefined ? { steps: o.steps as number } : {}),
+          optimizer: o.optimizer as OptimizerName,
+          lr: o.lr as number,
+          weightDecay: o.weightDecay as number,
+          ...(o.warmupSteps !== undefined ? { warmupSteps: o.warmupSteps as number } : {}),
+          ...(o.larsTrust !== undefined ? { trustCoefficient: o.larsTrust as number } : {}),
+          tau: o.tau as number,
+          projectionSize: o.projectionSize as number,
+          hiddenSize: o.hiddenSize as number,
+          views: o.views as ViewPreset,
+          seed: o.seed as number,
+          ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery as number } : {}),
+        };
+        const { runTrain } = await import('./train-run.js');
+        const s = await runTrain(config, { out: o.out as string, resume: Boolean(o.resume), progress: o.progress as 'auto' });
+        process.stdout.write(
+          `trained ${s.steps} steps (from step ${s.resumedFrom}) in ${s.seconds.toFixed(0)} s, ${s.imagesPerSecond.toFixed(1)} images/s, ` +
+            `final loss ${s.finalLoss.toFixed(4)}\nencoder: ${s.encoderPath}\nmetrics: ${s.metricsPath}\nloss plot: ${s.plotPath}\n`,
+        );
+      }),
+    );
+
+  dataOptions(program.command('embed').description("write every image's representation to a NumPy .npy file [N, D] (rows in sorted file-path order)"))
+    .requiredOption('--weights <file>', 'encoder weights (encoder.safetensors of a run, torchvision key names)')
+    .requiredOption('--out <file.npy>', 'output file; image folders also get FILE.paths.txt with the row order')
+    .addOption(new Option('--arch <name>', 'expected encoder (default: read from the weights)').choices(ARCHITECTURES))
+    .option('--image-size <px>', "input size (default: the run's, from config.json beside the weights)", integer(8))
+    .addOption(new Option('--split <name>', 'split of a built-in dataset').choices(['train', 'test']).default('train'))
+    .option('--batch-size <n>', 'images per forward pass', integer(1), 256)
+    .action(
+      action('embed', async (o: Record<string, unknown>) => {
+        const { runEmbed } = await import('./embed-run.js');
+        const s = await runEmbed({
+          ...dataSelection(o),
+          weights: o.weights as string,
+          out: o.out as string,
+          ...(o.arch !== undefined ? { arch: o.arch as ArchitectureName } : {}),
+          ...(o.imageSize !== undefined ? { imageSize: o.imageSize as number } : {}),
+          split: o.split as 'train' | 'test',
+          batchSize: o.batchSize as number,
+        });
+        process.stdout.write(`wrote ${s.rows} x ${s.dimensions} embeddings to ${s.out}${s.pathsFile ? ` (row order: ${s.pathsFile})` : ''}\n`);
+      }),
+    );
+
+  dataOptions(
+    program
+      .command('eval')
+      .description('linear probe and kNN (k = 20, cosine) of trained encoders against random-init encoders of the same architecture'),
+  )
+    .requiredOption('--weights <file>', 'encoder weights; repeat for several runs (e.g. pretraining seeds)', collect)
+    .addOption(new Option('--arch <name>', 'expected encoder (default: read from the weights)').choices(ARCHITECTURES))
+    .option('--image-size <px>', "input size (default: the run's, from config.json beside the weights)", integer(8))
+    .option('--seeds <n>', 'random-init encoders (and probe seeds for a single weights file)', integer(1), 2)
+    .option('--no-baseline', 'leave out the random-init encoders')
+    .option('--train-limit <n>', 'train images whose features train the probe (a seeded subset; default all)', integer(1))
+    .option('--test-limit <n>', 'test images (default all)', integer(1))
+    .option('--probe-epochs <n>', 'epochs of the linear probe', integer(1), 100)
+    .option('--batch-size <n>', 'images per forward pass', integer(1), 256)
+    .option('--json <file>', 'also write the report as JSON')
+    .action(
+      action('eval', async (o: Record<string, unknown>) => {
+        const { formatEvalReport, runEval } = await import('./eval-run.js');
+        const report = await runEval({
+          ...dataSelection(o),
+          weights: o.weights as string[],
+          ...(o.arch !== undefined ? { arch: o.arch as ArchitectureName } : {}),
+          ...(o.imageSize !== undefined ? { imageSize: o.imageSize as number } : {}),
+          seeds: o.seeds as number,
+          noBaseline: o.baseline === false,
+          ...(o.trainLimit !== undefined ? { trainLimit: o.trainLimit as number } : {}),
+          ...(o.testLimit !== undefined ? { testLimit: o.testLimit as number } : {}),
+          probeEpochs: o.probeEpochs as number,
+          batchSize: o.batchSize as number,
+        });
+        process.stdout.write(`${formatEvalReport(report)}\n`);
+        if (typeof o.json === 'string') {
+          const { writeFileAtomic } = await import('../atomic.js');
+          await writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`, 'json');
+        }
+      }),
+    );
+  return program;
+}
+
+// Run only as the program, not when imported (tests build the program themselves).
+const invokedAs = process.argv[1] ?? '';
+if (/(?:^|[\\/])(?:byol|main\.js)$/.test(invokedAs)) {
+  await buildProgram().parseAsync(process.argv);
+}

@@ -1,0 +1,239 @@
+// `byol train`: one BYOL pretraining run in a run folder.
+//   RUN_DIR/config.json        the run's settings (what --resume continues, what eval/embed read)
+//   RUN_DIR/metrics.jsonl      one line per optimizer step: loss, lr, tau, collapse, images/s, timings
+//   RUN_DIR/checkpoints/       step-N checkpoints (atomic), the last two kept
+//   RUN_DIR/encoder.safetensors  the trained encoder, torchvision's key names
+//   RUN_DIR/loss.png           the loss curve with the collapse monitor and lr
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../atomic.js';
+import { BYOL } from '../byol.js';
+import { Loader } from '../data/loader.js';
+import { MetricsWriter, readMetrics } from '../metrics.js';
+import { resnet } from '../nn.js';
+import { Adam, LARS, SGD, type Optimizer } from '../optim.js';
+import { writeLossPlot } from '../plot.js';
+import type { ProgressMode } from '../progress.js';
+import { manualSeed } from '../tensor.js';
+import { warmupCosine } from '../schedule.js';
+import { train } from '../trainer.js';
+import { ARCHITECTURES, DATASETS, OPTIMIZERS, VIEW_PRESETS, type ArchitectureName, type DatasetName, type OptimizerName, type ViewPreset } from './choices.js';
+import { openDataset, selectionChannels } from './datasets.js';
+import { viewPair } from './views.js';
+
+export { OPTIMIZERS, TRAIN_DEFAULTS, type OptimizerName } from './choices.js';
+
+/** Everything that determines a run; saved as config.json. */
+export interface TrainConfig {
+  data?: string;
+  dataset?: DatasetName;
+  dataRoot?: string;
+  /** Channels image folders are decoded to (built-in datasets have their own). */
+  channels?: 1 | 3;
+  strict?: boolean;
+  arch: ArchitectureName;
+  smallStem: boolean;
+  imageSize: number;
+  batchSize: number;
+  /** Exactly one of epochs and steps. */
+  epochs?: number;
+  steps?: number;
+  optimizer: OptimizerName;
+  /** Peak learning rate (after warm-up, before the cosine decay). */
+  lr: number;
+  weightDecay: number;
+  /** LARS's trust coefficient eta (update = lr * eta * |w| / |g|). Default 1e-3 (the paper). */
+  trustCoefficient?: number;
+  /** Linear warm-up steps. Default: 5% of the run. */
+  warmupSteps?: number;
+  /** tau_base of the target's EMA (cosine schedule to 1). */
+  tau: number;
+  projectionSize: number;
+  hiddenSize: number;
+  views: ViewPreset;
+  seed: number;
+  /** Optimizer steps between checkpoints. Default: once per epoch, at most every 500 steps. */
+  checkpointEvery?: number;
+}
+
+export interface TrainRunOptions {
+  out: string;
+  resume?: boolean;
+  progress?: ProgressMode;
+  /** Where messages go (default: stderr). */
+  log?: (message: string) => void;
+}
+
+export interface TrainSummary {
+  out: string;
+  steps: number;
+  resumedFrom: number;
+  encoderPath: string;
+  metricsPath: string;
+  plotPath: string;
+  finalLoss: number;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+const positiveInteger = (name: string, v: unknown): void => {
+  if (!Number.isInteger(v) || (v as number) < 1) throw new RangeError(`${name}: expected a positive integer, received ${String(v)}`);
+};
+const nonNegative = (name: string, v: unknown): void => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`${name}: expected a number >= 0, received ${String(v)}`);
+};
+
+/** Checks a config before anything is created or written. */
+export function checkTrainConfig(c: TrainConfig): void {
+  if ((c.data === undefined) === (c.dataset === undefined)) throw new RangeError('data: expected exactly one of --data DIR and --dataset NAME');
+  if (c.dataset !== undefined && !DATASETS.includes(c.dataset))
+    throw new RangeError(`dataset: expected one of ${DATASETS.join(', ')}, received ${JSON.stringify(c.dataset)}`);
+  if (!ARCHITECTURES.includes(c.arch)) throw new RangeError(`arch: expected one of ${ARCHITECTURES.join(', ')}, received ${JSON.stringify(c.arch)}`);
+  if (!OPTIMIZERS.includes(c.optimizer))
+    throw new RangeError(`optimizer: expected one of ${OPTIMIZERS.join(', ')}, received ${JSON.stringify(c.optimizer)}`);
+  if (!VIEW_PRESETS.includes(c.views)) throw new RangeError(`views: expected one of ${VIEW_PRESETS.join(', ')}, received ${JSON.stringify(c.views)}`);
+  if (c.channels !== undefined && c.channels !== 1 && c.channels !== 3) throw new RangeError(`channels: expected 1 or 3, received ${String(c.channels)}`);
+  positiveInteger('image-size', c.imageSize);
+  if (c.imageSize < 8) throw new RangeError(`image-size: expected at least 8, received ${c.imageSize}`);
+  positiveInteger('batch-size', c.batchSize);
+  if (c.batchSize < 2) throw new RangeError(`batch-size: expected at least 2 (BatchNorm needs two images per view), received ${c.batchSize}`);
+  if ((c.epochs === undefined) === (c.steps === undefined)) throw new RangeError('epochs: expected exactly one of --epochs N and --steps N');
+  if (c.epochs !== undefined) positiveInteger('epochs', c.epochs);
+  if (c.steps !== undefined) positiveInteger('steps', c.steps);
+  if (!(c.lr > 0) || !Number.isFinite(c.lr)) throw new RangeError(`lr: expected a positive number, received ${String(c.lr)}`);
+  nonNegative('weight-decay', c.weightDecay);
+  if (c.warmupSteps !== undefined) nonNegative('warmup-steps', c.warmupSteps);
+  if (c.trustCoefficient !== undefined && !(c.trustCoefficient > 0 && Number.isFinite(c.trustCoefficient)))
+    throw new RangeError(`lars-trust: expected a positive number, received ${String(c.trustCoefficient)}`);
+  if (!(c.tau >= 0 && c.tau <= 1)) throw new RangeError(`tau: expected a number in [0, 1], received ${String(c.tau)}`);
+  positiveInteger('projection-size', c.projectionSize);
+  positiveInteger('hidden-size', c.hiddenSize);
+  if (!Number.isSafeInteger(c.seed) || c.seed < 0) throw new RangeError(`seed: expected an integer >= 0, received ${String(c.seed)}`);
+  if (c.checkpointEvery !== undefined) positiveInteger('checkpoint-every', c.checkpointEvery);
+}
+
+function makeOptimizer(c: TrainConfig, learner: BYOL): Optimizer {
+  const params = learner.namedParameters();
+  switch (c.optimizer) {
+    case 'lars':
+      return new LARS(params, { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay, trustCoefficient: c.trustCoefficient ?? 1e-3 });
+    case 'sgd':
+      return new SGD(params, { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay });
+    case 'adam':
+      return new Adam(params, { lr: c.lr, weightDecay: c.weightDecay });
+  }
+}
+
+/** Reads RUN_DIR/config.json. */
+export async function readRunConfig(out: string): Promise<TrainConfig> {
+  const path = join(out, 'config.json');
+  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`resume: cannot read ${path} (${error.code ?? error.message}); is ${out} a byol run folder?`, { cause: error });
+  });
+  try {
+    return JSON.parse(text) as TrainConfig;
+  } catch (error) {
+    throw new Error(`resume: ${path} is not valid JSON`, { cause: error });
+  }
+}
+
+async function isEmptyOrMissing(dir: string): Promise<boolean> {
+  return readdir(dir).then((entries) => entries.length === 0, () => true);
+}
+
+/** Runs (or, with resume, continues) a BYOL pretraining run in `options.out`. */
+export async function runTrain(config: TrainConfig, options: TrainRunOptions): Promise<TrainSummary> {
+  const log = options.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const out = options.out;
+  if (typeof out !== 'string' || out.length === 0) throw new RangeError('out: expected a run folder (--out RUN_DIR)');
+  if (options.resume) {
+    config = await readRunConfig(out);
+  } else if (!(await isEmptyOrMissing(out))) {
+    throw new Error(`out: ${out} already holds files; pass --resume to continue that run, or choose another --out`);
+  }
+  checkTrainConfig(config);
+
+  const channels = selectionChannels(config);
+  const selection = { ...config, channels };
+  const dataset = await openDataset(selection, 'train');
+  const data = new Loader(dataset, { batchSize: config.batchSize, seed: config.seed, shuffle: true, dropLast: true });
+  const totalSteps = config.steps ?? config.epochs! * data.batchesPerEpoch;
+  const warmupSteps = Math.min(config.warmupSteps ?? Math.round(0.05 * totalSteps), totalSteps);
+
+  manualSeed(config.seed);
+  const depth = Number(config.arch.slice('resnet'.length)) as 18 | 34 | 50 | 101 | 152;
+  const net = resnet(depth, { inChannels: channels, smallStem: config.smallStem, classifier: false });
+  const [augment1, augment2] = viewPair(config.views, config.imageSize);
+  const learner = new BYOL(net, {
+    imageSize: config.imageSize,
+    channels,
+    projectionSize: config.projectionSize,
+    projectionHiddenSize: config.hiddenSize,
+    movingAverageDecay: config.tau,
+    totalSteps,
+    augment1,
+    augment2,
+    seed: config.seed + 1,
+  });
+  const optimizer = makeOptimizer(config, learner);
+  const schedule = warmupCosine({ baseLr: config.lr, batchSize: 256, warmupSteps, totalSteps });
+
+  await mkdir(out, { recursive: true });
+  if (!options.resume) await writeFileAtomic(join(out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, 'config');
+  const checkpointDir = join(out, 'checkpoints');
+  const metricsPath = join(out, 'metrics.jsonl');
+  const encoderPath = join(out, 'encoder.safetensors');
+  const plotPath = join(out, 'loss.png');
+  log(
+    `byol train: ${config.arch} on ${config.dataset ?? config.data} (${dataset.size} images, ${channels} channel${channels === 1 ? '' : 's'}), ` +
+      `${totalSteps} steps of ${config.batchSize} at ${config.imageSize} px, ${config.optimizer} lr ${config.lr}, tau ${config.tau}`,
+  );
+
+  const started = performance.now();
+  let metrics: MetricsWriter | undefined;
+  let firstStep: number | undefined;
+  let images = 0;
+  const result = await train({
+    learner,
+    data,
+    optimizer,
+    steps: totalSteps,
+    schedule,
+    checkpointDir,
+    checkpointEvery: config.checkpointEvery ?? Math.min(data.batchesPerEpoch, 500),
+    resume: options.resume ?? false,
+    encoderPath,
+    progress: options.progress ?? 'auto',
+    onStep: async (info) => {
+      if (!metrics) {
+        firstStep = info.step - 1;
+        metrics = await MetricsWriter.open(metricsPath, { resumeAt: info.step });
+      }
+      images += config.batchSize;
+      await metrics.write({
+        step: info.step,
+        epoch: info.epoch,
+        loss: info.loss,
+        lr: info.lr,
+        tau: info.tau,
+        collapse: info.collapse,
+        imagesPerSecond: info.imagesPerSecond,
+        ms: info.timings,
+      });
+    },
+  }).finally(() => metrics?.close());
+  const seconds = (performance.now() - started) / 1000;
+  const rows = await readMetrics(metricsPath);
+  await writeLossPlot(plotPath, rows, { title: `BYOL ${config.arch} on ${config.dataset ?? 'images'}: training loss` });
+  return {
+    out,
+    steps: result.steps,
+    resumedFrom: firstStep ?? result.resumedFrom,
+    encoderPath,
+    metricsPath,
+    plotPath,
+    finalLoss: result.losses.at(-1) ?? Number.NaN,
+    seconds,
+    imagesPerSecond: images / seconds,
+  };
+}

@@ -1,0 +1,191 @@
+// Evaluating an encoder on frozen features, the two standard ways (../shared/BYOL.md "Evaluation"):
+//   - linear probe: features computed once, standardised with the train split's mean/std, a softmax regression
+//     trained on the train split (Adam, seeded mini-batches), top-1 on the test split;
+//   - kNN: k = 20 nearest train features by cosine similarity, votes weighted by exp(similarity / 0.07).
+// Both run natively (native/core/evaluation.h) as jobs; feature extraction runs the encoder in eval mode.
+import { augment, type AugmentOptions } from './augment.js';
+import { permutation } from './data/batches.js';
+import type { Dataset } from './data/dataset.js';
+import { native } from './native.js';
+import type { Module } from './nn.js';
+import { noGrad } from './runtime.js';
+import { Tensor, cat, describe, tensor } from './tensor.js';
+
+/** How images become encoder inputs at evaluation: resized (no crop, no flip), normalised as the training views. */
+export interface PreprocessOptions {
+  /** Side the images are resized to (the training views' size). */
+  imageSize: number;
+  /** Normalisation, as the views' `mean`/`std` (AugmentOptions); default ImageNet's (0.449/0.226 for 1 channel). */
+  mean?: number | readonly number[];
+  std?: number | readonly number[];
+}
+
+export interface FeatureOptions extends PreprocessOptions {
+  /** Images per forward pass. Default 256. */
+  batchSize?: number;
+  /** Use only this many images: a seeded random subset (all labels kept aligned). Default: all. */
+  limit?: number;
+  /** Seed of the subset. Default 0. */
+  seed?: number;
+}
+
+export interface Features {
+  /** float32 [N, D]; the caller owns it. */
+  features: Tensor;
+  /** The images' labels, where the dataset has them. */
+  labels?: Int32Array;
+  /** Which dataset images the rows are, in row order. */
+  indices: Int32Array;
+}
+
+/** The augment() options that only resize and normalise (the evaluation transform). */
+export function preprocessOptions(options: PreprocessOptions): AugmentOptions {
+  return {
+    size: options.imageSize,
+    crop: false,
+    flipProb: 0,
+    jitterProb: 0,
+    grayscaleProb: 0,
+    blurProb: 0,
+    solarizeProb: 0,
+    ...(options.mean !== undefined ? { mean: options.mean } : {}),
+    ...(options.std !== undefined ? { std: options.std } : {}),
+  };
+}
+
+/** The encoder's representation of every (or `limit` seeded-random) image of `dataset`, in eval mode. */
+export async function extractFeatures(encoder: Module, dataset: Dataset, options: FeatureOptions): Promise<Features> {
+  const batchSize = options.batchSize ?? 256;
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`batchSize: expected a positive integer, received ${describe(batchSize)}`);
+  const limit = options.limit ?? dataset.size;
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new RangeError(`limit: expected a positive integer, received ${describe(options.limit)}`);
+  const indices =
+    limit >= dataset.size ? Int32Array.from({ length: dataset.size }, (_, i) => i) : permutation(dataset.size, options.seed ?? 0, 0).slice(0, limit).sort();
+  const transform = preprocessOptions(options);
+  const parts: Tensor[] = [];
+  const labels: number[] = [];
+  const wasTraining = encoder.training;
+  encoder.eval();
+  try {
+    const load = (start: number) => dataset.get(indices.subarray(start, Math.min(indices.length, start + batchSize)));
+    let next = load(0);
+    for (let start = 0; start < indices.length; start += batchSize) {
+      const batch = await next;
+      if (start + batchSize < indices.length) next = load(start + batchSize); // decode the next batch meanwhile
+      try {
+        const input = await augment(batch.images, transform, { seed: 0 });
+        try {
+          parts.push(await noGrad(() => encoder.forward(input)));
+        } finally {
+          input.dispose();
+        }
+        if (batch.labels) labels.push(...batch.labels);
+      } finally {
+        batch.images.dispose();
+      }
+    }
+    const features = cat(parts);
+    return { features, indices, ...(labels.length === indices.length ? { labels: Int32Array.from(labels) } : {}) };
+  } finally {
+    for (const p of parts) p.dispose();
+    encoder.train(wasTraining);
+  }
+}
+
+export interface LinearProbeOptions {
+  /** Passes over the train features. Default 100. */
+  epochs?: number;
+  /** Default 256. */
+  batchSize?: number;
+  /** Adam's learning rate on standardised features. Default 1e-3. */
+  lr?: number;
+  /** Default 0. */
+  weightDecay?: number;
+  /** Seed of the mini-batch order. Default 0. */
+  seed?: number;
+}
+
+export interface LinearProbeResult {
+  trainAccuracy: number;
+  testAccuracy: number;
+  /** Mean cross-entropy of the last epoch. */
+  finalLoss: number;
+}
+
+export interface KnnOptions {
+  /** Neighbours that vote. Default 20. */
+  k?: number;
+  /** Votes weigh exp(similarity / temperature). Default 0.07. */
+  temperature?: number;
+}
+
+function labelled(split: Features, name: string): Tensor {
+  if (!(split?.features instanceof Tensor)) throw new TypeError(`${name}: expected Features from extractFeatures, received ${describe(split)}`);
+  if (!split.labels) throw new RangeError(`${name}: expected labelled features (the dataset has no labels)`);
+  return tensor(split.labels);
+}
+
+/** Linear evaluation: a softmax regression on the train features, top-1 accuracy on the test features. */
+export async function linearProbe(train: Features, test: Features, options: LinearProbeOptions = {}): Promise<LinearProbeResult> {
+  const trainLabels = labelled(train, 'train');
+  const testLabels = labelled(test, 'test');
+  try {
+    return await native.linearProbe(train.features.handle, trainLabels.handle, test.features.handle, testLabels.handle, options);
+  } finally {
+    trainLabels.dispose();
+    testLabels.dispose();
+  }
+}
+
+/** kNN evaluation: top-1 accuracy of a weighted vote of the k most cosine-similar train features. */
+export async function knnAccuracy(train: Features, test: Features, options: KnnOptions = {}): Promise<number> {
+  const trainLabels = labelled(train, 'train');
+  const testLabels = labelled(test, 'test');
+  try {
+    return await native.knnAccuracy(train.features.handle, trainLabels.handle, test.features.handle, testLabels.handle, options);
+  } finally {
+    trainLabels.dispose();
+    testLabels.dispose();
+  }
+}
+
+export interface EncoderScores {
+  linear: LinearProbeResult;
+  knn: number;
+}
+
+export interface EvaluateOptions extends PreprocessOptions {
+  /** Images of the train split whose features train the probe (seeded subset). Default: all. */
+  trainLimit?: number;
+  /** Images of the test split. Default: all. */
+  testLimit?: number;
+  batchSize?: number;
+  linear?: LinearProbeOptions;
+  knn?: KnnOptions;
+}
+
+/** Linear probe and kNN of one encoder, features computed once per split. */
+export async function evaluateEncoder(encoder: Module, train: Dataset, test: Dataset, options: EvaluateOptions): Promise<EncoderScores> {
+  const trainFeatures = await extractFeatures(encoder, train, { ...options, limit: options.trainLimit, seed: options.linear?.seed ?? 0 });
+  try {
+    const testFeatures = await extractFeatures(encoder, test, { ...options, limit: options.testLimit });
+    try {
+      const linear = await linearProbe(trainFeatures, testFeatures, options.linear);
+      const knn = await knnAccuracy(trainFeatures, testFeatures, options.knn);
+      return { linear, knn };
+    } finally {
+      testFeatures.features.dispose();
+    }
+  } finally {
+    trainFeatures.features.dispose();
+  }
+}
+
+/** Mean and sample standard deviation (0 for a single value). */
+export function meanAndSpread(values: readonly number[]): { mean: number; std: number } {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const variance = values.length > 1 ? values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1) : 0;
+  return { mean, std: Math.sqrt(variance) };
+}

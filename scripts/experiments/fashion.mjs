@@ -1,0 +1,52 @@
+// Tuning runs for the demo: BYOL on Fashion-MNIST for a fixed number of steps, then linear probe + kNN of the
+// trained encoder against random-init encoders, through the same pipeline.
+//   node scripts/experiments/fashion.mjs '{"name":"a","steps":300,...}'
+import { BYOL, LARS, SGD, Adam, fashionMnist, resnet18, warmupCosine, train, uint8Images, evaluateEncoder, manualSeed, setNumThreads } from '../../dist/index.js';
+import { permutation } from '../../dist/data/batches.js';
+
+const cfg = {
+  name: 'run', steps: 200, batchSize: 128, imageSize: 32, smallStem: false, seed: 0,
+  optimizer: 'lars', lr: 1.0, weightDecay: 1e-6, warmupSteps: 20,
+  tau: 0.99, hidden: 1024, proj: 128,
+  view1: {}, view2: {}, evalTrain: 10000, randomSeeds: [], ...JSON.parse(process.argv[2] ?? '{}'),
+};
+const train60k = await fashionMnist({ split: 'train' });
+const test10k = await fashionMnist({ split: 'test' });
+const evalOptions = { imageSize: cfg.imageSize, trainLimit: cfg.evalTrain, linear: { epochs: 100, seed: 0 } };
+const log = (o) => console.log(JSON.stringify({ name: cfg.name, ...o }));
+
+for (const seed of cfg.randomSeeds) {
+  manualSeed(seed);
+  const net = resnet18({ inChannels: 1, classifier: false, smallStem: cfg.smallStem });
+  const t = performance.now();
+  const s = await evaluateEncoder(net, train60k, test10k, evalOptions);
+  log({ kind: 'random', seed, linear: s.linear.testAccuracy, knn: s.knn, evalSeconds: (performance.now() - t) / 1000 });
+}
+if (cfg.steps > 0) {
+  manualSeed(cfg.seed);
+  const net = resnet18({ inChannels: 1, classifier: false, smallStem: cfg.smallStem });
+  const view = (v, base) => ({ ...base, ...v });
+  const v1 = view(cfg.view1, { size: cfg.imageSize, interpolation: 'bilinear', scale: [0.2, 1], brightness: 0.4, contrast: 0.4, jitterProb: 0.8, blurProb: 0.5, solarizeProb: 0 });
+  const v2 = view(cfg.view2, { size: cfg.imageSize, interpolation: 'bilinear', scale: [0.2, 1], brightness: 0.4, contrast: 0.4, jitterProb: 0.8, blurProb: 0.1, solarizeProb: 0.2 });
+  const learner = new BYOL(net, {
+    imageSize: cfg.imageSize, channels: 1, projectionHiddenSize: cfg.hidden, projectionSize: cfg.proj,
+    movingAverageDecay: cfg.tau, totalSteps: cfg.steps, augment1: v1, augment2: v2, seed: cfg.seed + 1,
+  });
+  const params = learner.namedParameters();
+  const optimizer = cfg.optimizer === 'lars' ? new LARS(params, { lr: cfg.lr, momentum: 0.9, weightDecay: cfg.weightDecay, trustCoefficient: cfg.trust ?? 1e-3 })
+    : cfg.optimizer === 'sgd' ? new SGD(params, { lr: cfg.lr, momentum: 0.9, weightDecay: cfg.weightDecay })
+    : new Adam(params, { lr: cfg.lr, weightDecay: cfg.weightDecay });
+  const schedule = warmupCosine({ baseLr: cfg.lr, batchSize: 256, warmupSteps: cfg.warmupSteps, totalSteps: cfg.steps });
+  const per = Math.floor(train60k.size / cfg.batchSize);
+  const data = { batchesPerEpoch: per, async batch(epoch, index) {
+    const order = permutation(train60k.size, cfg.seed, epoch).subarray(index * cfg.batchSize, (index + 1) * cfg.batchSize);
+    return (await train60k.get(order)).images; } };
+  const t = performance.now();
+  let last = 0;
+  await train({ learner, data, optimizer, steps: cfg.steps, schedule, progress: 'none',
+    onStep: (i) => { if (i.step % 50 === 0 || i.step === cfg.steps) log({ step: i.step, loss: +i.loss.toFixed(4), collapse: +i.collapse.toFixed(4), ips: Math.round(i.imagesPerSecond), min: +((performance.now() - t) / 60000).toFixed(2) }); } });
+  const trainSeconds = (performance.now() - t) / 1000;
+  const e = performance.now();
+  const s = await evaluateEncoder(net, train60k, test10k, evalOptions);
+  log({ kind: 'byol', linear: s.linear.testAccuracy, knn: s.knn, trainSeconds, evalSeconds: (performance.now() - e) / 1000, cfg });
+}
