@@ -132,6 +132,8 @@ t=$SECONDS
     [ ! -e node_modules/byol-torch/build ] || { echo "pack-smoke: FAIL: the install made a build/ folder" >&2; exit 1; }
     node "$REPO/node_modules/typescript/bin/tsc" -p .
     node train.js > train.out
+    # The package'"'"'s command (package.json "bin") is installed and answers.
+    ./node_modules/.bin/byol --help > byol-help.out || { cat byol-help.out; exit 1; }
     # A source build forced here, with no compiler: the install script says what it needs instead.
     if BYOL_TORCH_BUILD_FROM_SOURCE=1 node node_modules/byol-torch/scripts/install.mjs > nocompiler.out 2>&1; then
       echo "pack-smoke: FAIL: a source build without a compiler succeeded" >&2; exit 1
