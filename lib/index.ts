@@ -30,7 +30,7 @@ export {
   releaseHostCache,
   type MemoryInfo,
 } from './runtime.js';
-export { NativeLoadError } from './native.js';
+export { NativeLoadError, addonPath } from './native.js';
 export * from './nn.js';
 export * as ema from './ema.js';
 export {

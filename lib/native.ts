@@ -1,7 +1,9 @@
 // The only file that loads and types the raw addon. Everything else imports `native` from here.
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { formatLoadError } from './load-error.js';
 
 /** A dtype name as the JS API spells it. */
 export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool' | 'float16' | 'bfloat16';
@@ -104,24 +106,52 @@ export class NativeLoadError extends Error {
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The LibTorch the prebuilt binary (prebuilds/linux-x64) is built against: Debian 12's libtorch1.13. */
+export const PREBUILD_LIBTORCH = '1.13';
+
+let loadedFrom = '';
+
+/**
+ * Loads the addon. BYOL_TORCH_BINARY (a path to a byol_torch.node, e.g. one built against a CUDA LibTorch) wins;
+ * otherwise node-gyp-build takes a local build (build/Release) when there is one, else the prebuilt binary
+ * under prebuilds/<platform>-<arch>/. A failure throws one NativeLoadError saying what was looked for and what
+ * to do (lib/load-error.ts).
+ */
 function loadAddon(): NativeAddon {
   const require = createRequire(import.meta.url);
-  const load = require('node-gyp-build') as (dir: string) => unknown;
+  const explicit = process.env.BYOL_TORCH_BINARY;
+  let tried: string[] = [explicit ? resolve(explicit) : packageRoot];
   try {
-    return load(packageRoot) as NativeAddon;
+    if (explicit) {
+      if (!existsSync(tried[0])) throw new Error(`ENOENT: no such file: ${tried[0]}`);
+      const module = { exports: {} };
+      process.dlopen(module, tried[0]);
+      loadedFrom = tried[0];
+      return module.exports as NativeAddon;
+    }
+    const load = require('node-gyp-build') as { resolve(dir: string): string };
+    tried = [join(packageRoot, 'build', 'Release', '*.node'), join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, '*.node')];
+    const path = load.resolve(packageRoot);
+    tried = [path];
+    const addon = require(path) as NativeAddon;
+    loadedFrom = path;
+    return addon;
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new NativeLoadError(
-      `byol-torch: the native addon could not be loaded from ${packageRoot} (build/Release or prebuilds/).\n` +
-        `Reason: ${reason}\n` +
-        'What to do:\n' +
-        '  - in a checkout of the repository: run `npm run setup` (installs LibTorch and builds the addon);\n' +
-        '  - with a prebuilt binary: install the LibTorch runtime (Debian 12: `apt-get install libtorch1.13`);\n' +
-        '  - otherwise build from source: `npm rebuild byol-torch` with LibTorch found through LIBTORCH, Torch_DIR,\n' +
-        '    a PyTorch install or the system package libtorch-dev.',
+      formatLoadError(reason, {
+        tried,
+        via: explicit ? 'BYOL_TORCH_BINARY' : 'node-gyp-build',
+        libtorch: PREBUILD_LIBTORCH,
+      }),
       { cause },
     );
   }
+}
+
+/** The path of the native binary that was loaded: build/Release/..., prebuilds/... or BYOL_TORCH_BINARY. */
+export function addonPath(): string {
+  return loadedFrom;
 }
 
 export const native: NativeAddon = loadAddon();
