@@ -1,7 +1,8 @@
-// Tuning runs for the demo: BYOL on Fashion-MNIST for a fixed number of steps, then linear probe + kNN of the
-// trained encoder against random-init encoders, through the same pipeline.
-//   node scripts/experiments/fashion.mjs '{"name":"a","steps":300,...}'
-import { BYOL, LARS, SGD, Adam, fashionMnist, resnet18, warmupCosine, train, uint8Images, evaluateEncoder, manualSeed, setNumThreads } from '../../dist/index.js';
+// The demo's tuning runs (README "The demo" has their results): BYOL on Fashion-MNIST for a fixed number of
+// steps, then linear probe + kNN of the trained encoder (and, with randomSeeds, of random-init encoders) through
+// the same pipeline as `byol eval`. One JSON object of overrides per run, e.g.
+//   npx tsc -p tsconfig.json && node scripts/experiments/fashion.mjs '{"name":"B","steps":400,"batchSize":64,"optimizer":"adam","lr":1e-3,"warmupSteps":40,"weightDecay":0}'
+import { BYOL, LARS, SGD, Adam, fashionMnist, resnet18, warmupCosine, train, evaluateEncoder, manualSeed } from '../../dist/index.js';
 import { permutation } from '../../dist/data/batches.js';
 
 const cfg = {
