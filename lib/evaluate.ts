@@ -6,7 +6,7 @@
 import { augment, type AugmentOptions } from './augment.js';
 import { permutation } from './data/batches.js';
 import type { Dataset } from './data/dataset.js';
-import { native } from './native.js';
+import { native, type NativeTensor } from './native.js';
 import type { Module } from './nn.js';
 import { noGrad } from './runtime.js';
 import { Tensor, cat, describe, tensor } from './tensor.js';
@@ -121,34 +121,34 @@ export interface KnnOptions {
   temperature?: number;
 }
 
-function labelled(split: Features, name: string): Tensor {
+function checkLabelled(split: Features, name: string): Int32Array {
   if (!(split?.features instanceof Tensor)) throw new TypeError(`${name}: expected Features from extractFeatures, received ${describe(split)}`);
   if (!split.labels) throw new RangeError(`${name}: expected labelled features (the dataset has no labels)`);
-  return tensor(split.labels);
+  return split.labels;
+}
+
+type Evaluation<R> = (trainX: NativeTensor, trainY: NativeTensor, testX: NativeTensor, testY: NativeTensor) => Promise<R>;
+
+/** Runs a native evaluation on both splits, their labels as temporary int32 tensors. */
+async function withSplits<R>(train: Features, test: Features, run: Evaluation<R>): Promise<R> {
+  const trainLabels = tensor(checkLabelled(train, 'train'));
+  const testLabels = tensor(checkLabelled(test, 'test'));
+  try {
+    return await run(train.features.handle, trainLabels.handle, test.features.handle, testLabels.handle);
+  } finally {
+    trainLabels.dispose();
+    testLabels.dispose();
+  }
 }
 
 /** Linear evaluation: a softmax regression on the train features, top-1 accuracy on the test features. */
-export async function linearProbe(train: Features, test: Features, options: LinearProbeOptions = {}): Promise<LinearProbeResult> {
-  const trainLabels = labelled(train, 'train');
-  const testLabels = labelled(test, 'test');
-  try {
-    return await native.linearProbe(train.features.handle, trainLabels.handle, test.features.handle, testLabels.handle, options);
-  } finally {
-    trainLabels.dispose();
-    testLabels.dispose();
-  }
+export function linearProbe(train: Features, test: Features, options: LinearProbeOptions = {}): Promise<LinearProbeResult> {
+  return withSplits(train, test, (...splits) => native.linearProbe(...splits, options));
 }
 
 /** kNN evaluation: top-1 accuracy of a weighted vote of the k most cosine-similar train features. */
-export async function knnAccuracy(train: Features, test: Features, options: KnnOptions = {}): Promise<number> {
-  const trainLabels = labelled(train, 'train');
-  const testLabels = labelled(test, 'test');
-  try {
-    return await native.knnAccuracy(train.features.handle, trainLabels.handle, test.features.handle, testLabels.handle, options);
-  } finally {
-    trainLabels.dispose();
-    testLabels.dispose();
-  }
+export function knnAccuracy(train: Features, test: Features, options: KnnOptions = {}): Promise<number> {
+  return withSplits(train, test, (...splits) => native.knnAccuracy(...splits, options));
 }
 
 export interface EncoderScores {

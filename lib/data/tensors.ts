@@ -1,6 +1,7 @@
 // In-memory datasets: images already decoded, as a Tensor or as uint8 pixels (converted to float per batch).
 import { Tensor, describe, tensor } from '../tensor.js';
 import type { Batch, Dataset } from './dataset.js';
+import { checkIndices } from './indices.js';
 
 export interface InMemoryOptions {
   labels?: Int32Array;
@@ -13,12 +14,15 @@ function checkLabels(labels: Int32Array | undefined, size: number): void {
   if (labels.length !== size) throw new RangeError(`labels: expected ${size} labels (one per image), received ${labels.length}`);
 }
 
-function checkIndices(indices: ArrayLike<number>, size: number): void {
-  for (let i = 0; i < indices.length; i++) {
-    const v = indices[i]!;
-    if (!Number.isInteger(v) || v < 0 || v >= size)
-      throw new RangeError(`indices[${i}]: expected an integer in [0, ${size - 1}], received ${describe(v)}`);
-  }
+/** The fields every in-memory dataset shares, after checking the labels against the image count. */
+function header(n: number, c: number, h: number, w: number, options: InMemoryOptions) {
+  checkLabels(options.labels, n);
+  return {
+    size: n,
+    imageShape: [c, h, w] as [number, number, number],
+    ...(options.classes ? { classes: options.classes } : {}),
+    ...(options.labels ? { labels: options.labels } : {}),
+  };
 }
 
 function pickLabels(labels: Int32Array | undefined, indices: ArrayLike<number>): Int32Array | undefined {
@@ -31,13 +35,9 @@ export function uint8Images(pixels: Uint8Array, shape: readonly [number, number,
   if (!(pixels instanceof Uint8Array)) throw new TypeError(`pixels: expected a Uint8Array, received ${describe(pixels)}`);
   if (pixels.length !== n * c * h * w)
     throw new RangeError(`pixels: expected ${n * c * h * w} values for shape [${shape.join(', ')}], received ${pixels.length}`);
-  checkLabels(options.labels, n);
   const imageLength = c * h * w;
   return {
-    size: n,
-    imageShape: [c, h, w],
-    ...(options.classes ? { classes: options.classes } : {}),
-    ...(options.labels ? { labels: options.labels } : {}),
+    ...header(n, c, h, w, options),
     async get(indices: ArrayLike<number>): Promise<Batch> {
       checkIndices(indices, n);
       const out = new Float32Array(indices.length * imageLength);
@@ -57,12 +57,8 @@ export function tensorDataset(images: Tensor, options: InMemoryOptions = {}): Da
   if (!(images instanceof Tensor)) throw new TypeError(`images: expected a Tensor, received ${describe(images)}`);
   if (images.shape.length !== 4) throw new RangeError(`images: expected a 4-d tensor [N, C, H, W], received shape [${images.shape.join(', ')}]`);
   const [n, c, h, w] = images.shape as [number, number, number, number];
-  checkLabels(options.labels, n);
   return {
-    size: n,
-    imageShape: [c, h, w],
-    ...(options.classes ? { classes: options.classes } : {}),
-    ...(options.labels ? { labels: options.labels } : {}),
+    ...header(n, c, h, w, options),
     async get(indices: ArrayLike<number>): Promise<Batch> {
       checkIndices(indices, n);
       const index = tensor(BigInt64Array.from(indices as ArrayLike<number>, (v) => BigInt(v)));
