@@ -140,7 +140,7 @@ out.push(`byol-torch on LibTorch ${info.libtorch}; PyTorch ${theirSetup.torch} /
 out.push(`forward multiply-adds per image (hook count, Conv2d + Linear): encoder ${fmt(macs.encoder / 1e6)} M, projector ${fmt(macs.projector / 1e6)} M, predictor ${fmt(macs.predictor / 1e6)} M`);
 out.push(`FLOPs per image of a step = 2 x 2 views x (3 x online ${fmt(onlineMacs / 1e6)} M + target ${fmt(targetMacs / 1e6)} M) = ${fmt(flopsPerImage / 1e9, 2)} GFLOP`);
 out.push(`fp32 matmul peak, ${threads} thread(s), best single 1024³ product of 8 x ${peaks.length} in this run: ${fmt(peakGflops)} GFLOP/s as a oneDNN GEMM (1x1 conv; per round: ${peaks.map((p) => fmt(p.onednn, 0)).join(', ')}); ` +
-  `torch.mm (this LibTorch's generic reference BLAS): ${fmt(mmGflops)} GFLOP/s. Shares below are of the oneDNN figure.`);
+  `torch.mm (libblas.so.3: OpenBLAS where libopenblas0-openmp is installed, else the reference BLAS): ${fmt(mmGflops)} GFLOP/s. Shares below are of the oneDNN figure.`);
 out.push(`OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY}; machine load average (1/5/15 min) at the end: ${loadavg().map((l) => l.toFixed(1)).join(' / ')}`);
 out.push('');
 out.push('| step | img/s | cpu-ms/img | GFLOP/s | % of matmul peak | loss |');

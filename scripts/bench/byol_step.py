@@ -121,7 +121,7 @@ def forward_macs(size):
 
 def peak_gflops(n=1024, reps=8):
     """Best single fp32 n x n x n matrix product of `reps` (the machine is shared: the best is the least
-    disturbed), two ways: torch.mm (this LibTorch's BLAS: Debian's generic reference BLAS) and the same GEMM
+    disturbed), two ways: torch.mm (this LibTorch's BLAS, libblas.so.3: OpenBLAS or the reference BLAS) and the same GEMM
     as a 1x1 convolution, which runs in oneDNN (the library the convolutions use). Returns (mm, onednn)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     c = torch.empty(n, n)
