@@ -46,9 +46,12 @@ async function main(): Promise<void> {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`${name}: expected a non-negative integer, received ${JSON.stringify(text)}`);
     return n;
   };
+  const steps = integerOption('steps', values.steps, DEMO_CONFIG.steps!);
+  if (steps < 1) throw new RangeError(`steps: expected a positive integer, received ${steps}`);
   const config: TrainConfig = {
     ...DEMO_CONFIG,
-    steps: integerOption('steps', values.steps, DEMO_CONFIG.steps!),
+    steps,
+    warmupSteps: Math.round((DEMO_CONFIG.warmupSteps! / DEMO_CONFIG.steps!) * steps), // the same 10% of any run
     seed: integerOption('seed', values.seed, DEMO_CONFIG.seed),
   };
   const out = values.out!;

@@ -103,6 +103,7 @@ describe('byol train', () => {
       [['--data', images, '--batch-size', 'x', '--steps', '1', '--out', join(dir, 'r3')], "option '--batch-size <n>' argument 'x' is invalid"],
       [['--data', join(images, 'train'), '--out', join(dir, 'r4')], 'epochs: expected exactly one of --epochs N and --steps N'],
       [['--data', join(images, 'train'), '--dataset', 'fashion-mnist', '--steps', '1', '--out', join(dir, 'r5')], 'data: expected exactly one of --data DIR and --dataset NAME'],
+      [['--data', join(images, 'train'), '--steps', '3', '--warmup-steps', '3', '--out', join(dir, 'r8'), ...tinyTrain], "warmup-steps: expected fewer than the run's 3 steps, received 3"],
     ];
     for (const [args, message] of cases) {
       const r = await byol('train', ...args, '--progress', 'none');
@@ -120,7 +121,7 @@ describe('byol train', () => {
     const empty = await byol('train', '--data', join(dir, 'empty'), '--steps', '1', '--out', join(dir, 'r6'));
     expect(empty.code).not.toBe(0);
     expect(empty.stderr).toContain(join(dir, 'empty'));
-    for (const r of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7']) expect(existsSync(join(dir, r)), r).toBe(false);
+    for (const r of ['r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7', 'r8']) expect(existsSync(join(dir, r)), r).toBe(false);
   }, 120_000);
 
   it('skips a corrupt image with a warning, and fails on it under --strict', async () => {

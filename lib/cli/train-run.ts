@@ -158,7 +158,9 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
   const dataset = await openDataset(selection, 'train');
   const data = new Loader(dataset, { batchSize: config.batchSize, seed: config.seed, shuffle: true, dropLast: true });
   const totalSteps = config.steps ?? config.epochs! * data.batchesPerEpoch;
-  const warmupSteps = Math.min(config.warmupSteps ?? Math.round(0.05 * totalSteps), totalSteps);
+  if (config.warmupSteps !== undefined && config.warmupSteps >= totalSteps)
+    throw new RangeError(`warmup-steps: expected fewer than the run's ${totalSteps} steps, received ${config.warmupSteps}`);
+  const warmupSteps = config.warmupSteps ?? Math.min(Math.round(0.05 * totalSteps), totalSteps - 1);
 
   manualSeed(config.seed);
   const depth = Number(config.arch.slice('resnet'.length)) as 18 | 34 | 50 | 101 | 152;
