@@ -15,12 +15,12 @@
 // Then the scaling: images/s and peak RSS of one process per configuration (ours and (b)), batch 8..64 at
 // 64 px and 32..96 px at batch 16. Not a test. Run after building the addon and the TypeScript:
 //   npx tsc -p tsconfig.json && node scripts/bench/byol_step.mjs [--batch 16] [--size 64] [--iters 3] [--warmup 1] [--no-scaling]
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
+import { pythonPath, startPythonSide } from './python-side.mjs';
 
 // Both processes alternate on the same cores, so OpenMP threads that spin-wait after each parallel region
 // (libgomp's default) would steal the other side's CPU (see models.mjs). Passive waiting for both unless set
@@ -38,7 +38,7 @@ const arg = (name, fallback) => {
 const batch = Number(arg('batch', 16)), size = Number(arg('size', 64));
 const iters = Number(arg('iters', 3)), warmup = Number(arg('warmup', 1));
 const threads = getNumThreads();
-const python = process.env.BYOL_PYTHON ?? '/usr/bin/python3';
+const python = pythonPath();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function randomImages(b, s, dtype) {
@@ -80,23 +80,15 @@ if (process.argv.includes('--one')) {
 }
 
 // --- the side-by-side run -------------------------------------------------------------------------------
-const child = spawn(python, [join(here, 'byol_step.py'), '--threads', String(threads), '--batch', String(batch),
-  '--size', String(size)], { stdio: ['pipe', 'pipe', 'inherit'] });
-const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-const nextLine = async () => {
-  const { value, done } = await lines.next();
-  if (done) throw new Error(`the PyTorch side (${python}) ended early`);
-  return value;
-};
-const theirSetup = JSON.parse(await nextLine());
+const torchSide = startPythonSide(join(here, 'byol_step.py'), ['--threads', String(threads), '--batch', String(batch),
+  '--size', String(size)]);
+const theirSetup = JSON.parse(await torchSide.nextLine());
 async function theirStep(variant) {
-  child.stdin.write(`${variant}\n`);
-  const [wall, cpu, loss] = (await nextLine()).split(' ').map(Number);
+  const [wall, cpu, loss] = (await torchSide.ask(variant)).split(' ').map(Number);
   return { wall, cpu, loss };
 }
 async function peak() {
-  child.stdin.write('peak\n');
-  const [mm, onednn] = (await nextLine()).split(' ').map(Number);
+  const [mm, onednn] = (await torchSide.ask('peak')).split(' ').map(Number);
   return { mm, onednn };
 }
 
@@ -124,7 +116,7 @@ for (let round = 0; round < warmup + iters; round++) {
   }
   peaks.push(await peak());
 }
-child.stdin.write('quit\n');
+torchSide.quit();
 
 const macs = theirSetup.macs;
 const onlineMacs = macs.encoder + macs.projector + macs.predictor, targetMacs = macs.encoder + macs.projector;

@@ -9,12 +9,10 @@
 // Run after the builds (npm run build:native && npm run build:ts):
 //   node scripts/bench/ema.mjs [--rounds 5] [--iters 5] [--threads N] [--device cpu|cuda]
 // Python: $BYOL_PYTHON, else .byol/python, else /usr/bin/python3.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startPythonSide } from './python-side.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const lib = await import(join(root, 'dist', 'index.js')).catch((cause) => {
@@ -33,28 +31,14 @@ if (flag('threads')) setNumThreads(Number(flag('threads')));
 const threads = getNumThreads();
 const tau = 0.996;
 
-function pythonPath() {
-  if (process.env.BYOL_PYTHON) return process.env.BYOL_PYTHON;
-  const resolved = join(root, '.byol', 'python');
-  if (existsSync(resolved)) return readFileSync(resolved, 'utf8').trim();
-  return '/usr/bin/python3';
-}
-
 // The Python side: one long-lived process answering "<method> <iterations>" with {"ms": [...]}.
-const python = spawn(pythonPath(), [join(root, 'scripts', 'bench', 'ema_baseline.py'), '--threads', String(threads),
-  '--tau', String(tau), '--device', device], { stdio: ['pipe', 'pipe', 'inherit'] });
-const lines = createInterface({ input: python.stdout })[Symbol.asyncIterator]();
-async function readJson() {
-  const { value, done } = await lines.next();
-  if (done) throw new Error('the Python baseline ended early (see its error above)');
-  return JSON.parse(value);
-}
+const python = startPythonSide(join(root, 'scripts', 'bench', 'ema_baseline.py'), ['--threads', String(threads),
+  '--tau', String(tau), '--device', device]);
 async function pythonTimes(method, n) {
-  python.stdin.write(`${method} ${n}\n`);
-  return (await readJson()).ms;
+  return JSON.parse(await python.ask(`${method} ${n}`)).ms;
 }
 
-const header = await readJson();
+const header = JSON.parse(await python.nextLine());
 const { shapes, numel } = header;
 
 // The same parameter set on the Node side.
@@ -114,7 +98,7 @@ for (let r = 0; r < rounds; r++) {
   samples.pyCopy.push(...(await pythonTimes('copy', iters)));
   samples.tensorLoop.push(...(await nodeTimes(tensorLoop, Math.max(1, Math.ceil(iters / 2)))));
 }
-python.stdin.write('quit\n');
+python.quit();
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -4,11 +4,10 @@
 // each figure is the median over the iterations. On a busy machine wall-clock rates mostly measure the
 // load; the CPU seconds per image (all threads of each process) are the steadier comparison. Not a test. Run after building the addon and the TypeScript:
 //   npx tsc -p tsconfig.json && node scripts/bench/models.mjs [--iters 5] [--warmup 1] [--batch 32] [--size 64]
-import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startPythonSide } from './python-side.mjs';
 
 // Both processes alternate on the same cores, so OpenMP threads that spin-wait after each parallel region
 // (libgomp's default) would steal the other side's CPU and skew the comparison (measured here with the
@@ -26,19 +25,11 @@ const batch = arg('batch', 32), size = arg('size', 64), iters = arg('iters', 5),
 const threads = getNumThreads();
 
 // --- the PyTorch side: a child answering one timed step per line ---------------------------------------
-const python = process.env.BYOL_PYTHON ?? '/usr/bin/python3';
-const child = spawn(python, [join(here, 'models_torch.py'), '--threads', String(threads), '--batch', String(batch),
-  '--size', String(size)], { stdio: ['pipe', 'pipe', 'inherit'] });
-const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-const nextLine = async () => {
-  const { value, done } = await lines.next();
-  if (done) throw new Error(`the PyTorch side (${python}) ended early`);
-  return value;
-};
-const theirSetup = JSON.parse(await nextLine());
+const torchSide = startPythonSide(join(here, 'models_torch.py'), ['--threads', String(threads), '--batch', String(batch),
+  '--size', String(size)]);
+const theirSetup = JSON.parse(await torchSide.nextLine());
 async function theirStep(work, fmt) {
-  child.stdin.write(`${work} ${fmt}\n`);
-  const [wall, cpu] = (await nextLine()).split(' ').map(Number);
+  const [wall, cpu] = (await torchSide.ask(`${work} ${fmt}`)).split(' ').map(Number);
   return { wall, cpu };
 }
 
@@ -95,7 +86,7 @@ for (const work of ['train', 'infer']) {
     };
   }
 }
-child.stdin.write('quit\n');
+torchSide.quit();
 
 const info = libtorchInfo();
 console.log(`ResNet-50, batch ${batch}, ${size} px, ${threads} thread(s); median of ${iters} alternating iterations after ${warmup} warm-up`);
