@@ -2,17 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { BYOL, BYOLError } from '../lib/byol.js';
 import { manualSeed, noGrad, rand, tensor, Tensor } from '../lib/index.js';
-import { adaptiveAvgPool2d, batchNorm2d, conv2d, flatten, relu, resnet18, sequential } from '../lib/nn.js';
-
-// A tiny encoder built from basic layers: the learner is not tied to ResNets.
-const tinyEncoder = () =>
-  sequential(
-    conv2d({ inChannels: 3, outChannels: 8, kernelSize: 3, padding: 1 }),
-    batchNorm2d(8),
-    relu(),
-    adaptiveAvgPool2d(1),
-    flatten(),
-  );
+import { resnet18 } from '../lib/nn.js';
+import { tinyEncoder } from './fixtures/tiny-encoder.js';
 
 const plainViews = { crop: false, flipProb: 0, jitterProb: 0, grayscaleProb: 0, blurProb: 0, solarizeProb: 0 };
 const values = (t: Tensor) => Array.from(t.dataSync(), Number);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BYOL } from '../lib/byol.js';
 import { Loader, cifar10, type Batch, type Dataset } from '../lib/data/index.js';
-import { adaptiveAvgPool2d, batchNorm2d, conv2d, flatten, relu, sequential } from '../lib/nn.js';
+import { tinyEncoder } from './fixtures/tiny-encoder.js';
 import { SGD } from '../lib/optim.js';
 import { tensor, type Tensor } from '../lib/tensor.js';
 import { train } from '../lib/trainer.js';
@@ -312,13 +312,7 @@ describe('Loader: with the trainer', () => {
           return loader.batch(epoch, index);
         },
       };
-      const net = sequential(
-        conv2d({ inChannels: 3, outChannels: 8, kernelSize: 3, padding: 1 }),
-        batchNorm2d(8),
-        relu(),
-        adaptiveAvgPool2d(1),
-        flatten(),
-      );
+      const net = tinyEncoder();
       const learner = new BYOL(net, { imageSize: 32, projectionHiddenSize: 32, projectionSize: 16, totalSteps: 4, seed: 1 });
       const optimizer = new SGD(learner.namedParameters(), { lr: 0.05, momentum: 0.9 });
       const result = await train({ learner, data: source, optimizer, steps: 4, progress: 'none' });

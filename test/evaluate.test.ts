@@ -2,19 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { tensorDataset } from '../lib/data/index.js';
 import { extractFeatures, knnAccuracy, linearProbe, meanAndSpread, preprocessOptions } from '../lib/evaluate.js';
 import { augment } from '../lib/augment.js';
-import { adaptiveAvgPool2d, batchNorm2d, conv2d, flatten, relu, sequential } from '../lib/nn.js';
 import { cat, manualSeed, rand, tensor } from '../lib/tensor.js';
+import { tinyEncoder } from './fixtures/tiny-encoder.js';
 
-function tinyEncoder() {
-  return sequential(conv2d({ inChannels: 1, outChannels: 6, kernelSize: 3, padding: 1 }), batchNorm2d(6), relu(), adaptiveAvgPool2d(1), flatten());
-}
 
 describe('extractFeatures', () => {
   it('gives one row per image in dataset order, in eval mode, the same as a forward of the preprocessed images', async () => {
     manualSeed(3);
     const images = rand([10, 1, 12, 12]);
     const labels = Int32Array.from([0, 1, 0, 1, 2, 2, 1, 0, 1, 2]);
-    const net = tinyEncoder();
+    const net = tinyEncoder(1, 6);
     const f = await extractFeatures(net, tensorDataset(images, { labels }), { imageSize: 16, batchSize: 4 });
     expect(f.features.shape).toEqual([10, 6]);
     expect(Array.from(f.labels!)).toEqual(Array.from(labels));
@@ -29,7 +26,7 @@ describe('extractFeatures', () => {
   it('takes a seeded subset in index order with limit', async () => {
     const images = rand([20, 1, 8, 8]);
     const labels = Int32Array.from({ length: 20 }, (_, i) => i);
-    const net = tinyEncoder();
+    const net = tinyEncoder(1, 6);
     const a = await extractFeatures(net, tensorDataset(images, { labels }), { imageSize: 8, limit: 5, seed: 1 });
     const b = await extractFeatures(net, tensorDataset(images, { labels }), { imageSize: 8, limit: 5, seed: 1 });
     const c = await extractFeatures(net, tensorDataset(images, { labels }), { imageSize: 8, limit: 5, seed: 2 });
