@@ -74,8 +74,3 @@ export async function openDataset(selection: DataSelection, split: Split): Promi
   }
 }
 
-/** Whether `openDataset(selection, 'test')` can give a test split distinct from the train split. */
-export async function hasTestSplit(selection: DataSelection): Promise<boolean> {
-  if (selection.dataset !== undefined) return true;
-  return (await isFolder(join(selection.data!, 'train'))) && (await isFolder(join(selection.data!, 'test')));
-}

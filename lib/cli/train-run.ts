@@ -193,8 +193,6 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
 
   const started = performance.now();
   let metrics: MetricsWriter | undefined;
-  let firstStep: number | undefined;
-  let images = 0;
   const result = await train({
     learner,
     data,
@@ -207,11 +205,8 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
     encoderPath,
     progress: options.progress ?? 'auto',
     onStep: async (info) => {
-      if (!metrics) {
-        firstStep = info.step - 1;
-        metrics = await MetricsWriter.open(metricsPath, { resumeAt: info.step });
-      }
-      images += config.batchSize;
+      // Opened at the first step this run makes: rows a stopped run wrote after its last checkpoint go.
+      metrics ??= await MetricsWriter.open(metricsPath, { resumeAt: info.step });
       await metrics.write({
         step: info.step,
         epoch: info.epoch,
@@ -230,12 +225,12 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
   return {
     out,
     steps: result.steps,
-    resumedFrom: firstStep ?? result.resumedFrom,
+    resumedFrom: result.resumedFrom,
     encoderPath,
     metricsPath,
     plotPath,
     finalLoss: result.losses.at(-1) ?? Number.NaN,
     seconds,
-    imagesPerSecond: images / seconds,
+    imagesPerSecond: ((result.steps - result.resumedFrom) * config.batchSize) / seconds,
   };
 }
