@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { LruCache } from '../lib/data/image-folder.js';
 import { imageFolder } from '../lib/data/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'byol-image-folder-'));
@@ -221,7 +222,7 @@ describe('imageFolder: the decode cache', () => {
     for (let i = 0; i < 3; i++) await write(join(dir, `${i}.png`), pattern(8, 8, 3, 20 + i), 8, 8, 3);
     const cached = await imageFolder(dir, { imageSize: 8, cacheSize: 2 });
     const plain = await imageFolder(dir, { imageSize: 8 });
-    const first = await cached.get([0, 1, 2]); // cache holds 1, 2 (0 was dropped: least recently used)
+    const first = await cached.get([0, 1, 2]); // requested 0, 1, 2: the cache holds 1, 2 (0 was dropped)
     const want = values(first.images);
     unlinkSync(join(dir, '1.png'));
     unlinkSync(join(dir, '0.png'));
@@ -231,6 +232,91 @@ describe('imageFolder: the decode cache', () => {
     await expect(plain.get([1])).rejects.toThrow(/could not decode image .*cached\/1\.png/);
     first.images.dispose();
     again.images.dispose();
+  });
+
+  it('keeps the most recently requested images even when an earlier request finishes last', async () => {
+    // 0.png is 2000×2000 (tens of ms to decode), 1.png and 2.png are 8×8: with a cache keyed by finishing order,
+    // 0 would finish last and push out 1.
+    const dir = join(root, 'cached-out-of-order');
+    mkdirSync(dir, { recursive: true });
+    await sharp(pattern(2000, 2000, 3, 30), { raw: { width: 2000, height: 2000, channels: 3 } })
+      .png({ compressionLevel: 0 })
+      .toFile(join(dir, '0.png'));
+    for (const i of [1, 2]) await write(join(dir, `${i}.png`), pattern(8, 8, 3, 30 + i), 8, 8, 3);
+    const ds = await imageFolder(dir, { imageSize: 8, cacheSize: 2, concurrency: 3 });
+    const first = await ds.get([0, 1, 2]);
+    const want = values(first.images);
+    for (const i of [0, 1, 2]) unlinkSync(join(dir, `${i}.png`));
+    const again = await ds.get([1, 2]);
+    expect(values(again.images)).toEqual(want.slice(192));
+    await expect(ds.get([0])).rejects.toThrow(/could not decode image .*cached-out-of-order\/0\.png/);
+    first.images.dispose();
+    again.images.dispose();
+  }, 30_000);
+});
+
+describe('LruCache (the decode cache)', () => {
+  /** A load that settles when the test says so. */
+  function deferred(): { promise: Promise<string>; resolve: (v: string) => void; reject: (e: Error) => void } {
+    let resolve!: (v: string) => void, reject!: (e: Error) => void;
+    const promise = new Promise<string>((res, rej) => ((resolve = res), (reject = rej)));
+    return { promise, resolve, reject };
+  }
+
+  it('orders entries by request, whatever order the loads finish in', async () => {
+    const cache = new LruCache<number, string>(2);
+    const loads = [deferred(), deferred(), deferred()];
+    const got = loads.map((d, i) => cache.getOrLoad(i, () => d.promise));
+    expect(cache.keys()).toEqual([1, 2]);
+    loads[2].resolve('two');
+    loads[1].resolve('one');
+    await Promise.all(got.slice(1));
+    loads[0].resolve('zero'); // finishes last, yet stays out
+    expect(await got[0]).toBe('zero');
+    expect(cache.keys()).toEqual([1, 2]);
+    const load = vi.fn(async () => 'again');
+    expect(await cache.getOrLoad(1, load)).toBe('one');
+    expect(await cache.getOrLoad(2, load)).toBe('two');
+    expect(load).not.toHaveBeenCalled();
+    expect(await cache.getOrLoad(0, load)).toBe('again');
+    expect(load).toHaveBeenCalledTimes(1);
+    expect(cache.keys()).toEqual([2, 0]);
+  });
+
+  it('makes a request for a held key the most recent, and shares a load in flight', async () => {
+    const cache = new LruCache<string, string>(2);
+    const a = deferred();
+    const load = vi.fn(() => a.promise);
+    const first = cache.getOrLoad('a', load);
+    void cache.getOrLoad('b', async () => 'b');
+    const second = cache.getOrLoad('a', load); // before a's load has finished
+    expect(second).toBe(first);
+    expect(load).toHaveBeenCalledTimes(1);
+    void cache.getOrLoad('c', async () => 'c');
+    expect(cache.keys()).toEqual(['a', 'c']);
+    a.resolve('A');
+    expect(await second).toBe('A');
+  });
+
+  it('drops a load that fails, so the next request tries again', async () => {
+    const cache = new LruCache<string, string>(2);
+    const bad = deferred();
+    const failed = cache.getOrLoad('x', () => bad.promise);
+    expect(cache.keys()).toEqual(['x']);
+    bad.reject(new Error('unreadable'));
+    await expect(failed).rejects.toThrow('unreadable');
+    expect(cache.keys()).toEqual([]);
+    expect(await cache.getOrLoad('x', async () => 'fixed')).toBe('fixed');
+    expect(cache.keys()).toEqual(['x']);
+  });
+
+  it('keeps nothing with capacity 0', async () => {
+    const cache = new LruCache<string, string>(0);
+    const load = vi.fn(async () => 'v');
+    expect(await cache.getOrLoad('k', load)).toBe('v');
+    expect(await cache.getOrLoad('k', load)).toBe('v');
+    expect(load).toHaveBeenCalledTimes(2);
+    expect(cache.keys()).toEqual([]);
   });
 });
 

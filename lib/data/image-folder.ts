@@ -31,8 +31,9 @@ export interface ImageFolderOptions {
   /** Images decoded at the same time by one `get` (sharp jobs in flight). Default the number of CPUs, min 2. */
   concurrency?: number;
   /**
-   * Decoded images kept in memory (as uint8, C×H×W bytes each), least recently used dropped first. 0 turns
-   * the cache off. Worth it when the dataset fits: every epoch after the first then skips the decode.
+   * Decoded images kept in memory (as uint8, C×H×W bytes each), least recently requested dropped first (an
+   * image's place is set when `get` asks for it, in the order of its indices, not when its decode finishes).
+   * 0 turns the cache off. Worth it when the dataset fits: every epoch after the first then skips the decode.
    * Default 0.
    */
   cacheSize?: number;
@@ -140,9 +141,7 @@ export async function imageFolder(root: string, options: ImageFolderOptions): Pr
   const pixels = channels * imageSize * imageSize;
   const cache = new LruCache<number, Uint8Array>(cacheSize);
 
-  const decode = async (i: number): Promise<Uint8Array> => {
-    const hit = cache.get(i);
-    if (hit) return hit;
+  const decodeFile = async (i: number): Promise<Uint8Array> => {
     const path = paths[i];
     let data: Buffer;
     let got: number;
@@ -170,9 +169,11 @@ export async function imageFolder(root: string, options: ImageFolderOptions): Pr
       const plane = c * hw;
       for (let p = 0; p < hw; p++) chw[plane + p] = data[p * got + from];
     }
-    cache.set(i, chw);
     return chw;
   };
+  // Cached by request: which images the cache keeps depends on the order they are asked for, not on the order
+  // in which concurrent decodes finish.
+  const decode = (i: number): Promise<Uint8Array> => cache.getOrLoad(i, () => decodeFile(i));
 
   return {
     root: absRoot,
@@ -319,22 +320,34 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return results;
 }
 
-/** A fixed-size map that drops its least recently used entry (Map keeps insertion order). */
-class LruCache<K, V> {
-  private readonly map = new Map<K, V>();
+/**
+ * A fixed-size map of pending or settled values that drops its least recently requested entry (Map keeps
+ * insertion order). An entry goes in, or becomes the most recent, when it is requested, before its value
+ * exists, so which entries stay depends only on the order of requests, never on the order in which the loads
+ * finish. Requests for a key while its load runs share that load; a load that fails is dropped, so the next
+ * request for its key tries again. Capacity 0 keeps nothing.
+ */
+export class LruCache<K, V> {
+  private readonly map = new Map<K, Promise<V>>();
   constructor(private readonly capacity: number) {}
-  get(key: K): V | undefined {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
-    }
-    return value;
+  /** The keys held, least recently requested first. */
+  keys(): K[] {
+    return [...this.map.keys()];
   }
-  set(key: K, value: V): void {
-    if (this.capacity === 0) return;
-    this.map.delete(key);
-    this.map.set(key, value);
+  getOrLoad(key: K, load: () => Promise<V>): Promise<V> {
+    const held = this.map.get(key);
+    if (held !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, held);
+      return held;
+    }
+    const pending = load();
+    if (this.capacity === 0) return pending;
+    this.map.set(key, pending);
     if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
+    pending.catch(() => {
+      if (this.map.get(key) === pending) this.map.delete(key);
+    });
+    return pending;
   }
 }
