@@ -5,7 +5,7 @@
 // (optimizer.safetensors) and state.json (trainer and learner position, written last). It is written as
 // `step-000123.partial-<pid>/` and renamed when complete, so a run killed mid-write leaves the previous
 // checkpoint as the latest complete one and a half-written folder that resume ignores and cleans up.
-import { mkdir, readdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BYOL, BYOLState } from './byol.js';
 import type { Optimizer } from './optim.js';
@@ -121,11 +121,4 @@ export async function loadCheckpoint(path: string, learner: BYOL, optimizer: Opt
   for (const t of tensors.values()) t.dispose();
   learner.setState(state.learner);
   return state.trainer;
-}
-
-/** Writes a small text file atomically (temporary file, then rename). */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
 }
