@@ -31,6 +31,10 @@ export function selectionChannels(selection: Pick<DataSelection, 'dataset' | 'ch
   return selection.channels ?? 3;
 }
 
+/**
+ * The one check of the --data/--dataset combination (exactly one of them; a known dataset name), made by
+ * openDataset before it reads anything, for every command.
+ */
 function checkSelection(selection: DataSelection): void {
   if ((selection.data === undefined) === (selection.dataset === undefined))
     throw new RangeError('data: expected exactly one of --data DIR and --dataset NAME');

@@ -17,7 +17,7 @@ import type { ProgressMode } from '../progress.js';
 import { manualSeed } from '../tensor.js';
 import { warmupCosine } from '../schedule.js';
 import { train } from '../trainer.js';
-import { ARCHITECTURES, DATASETS, OPTIMIZERS, VIEW_PRESETS, type ArchitectureName, type DatasetName, type OptimizerName, type ViewPreset } from './choices.js';
+import { ARCHITECTURES, OPTIMIZERS, VIEW_PRESETS, type ArchitectureName, type DatasetName, type OptimizerName, type ViewPreset } from './choices.js';
 import { openDataset, selectionChannels } from './datasets.js';
 import { viewPair } from './views.js';
 
@@ -85,9 +85,6 @@ const nonNegative = (name: string, v: unknown): void => {
 
 /** Checks a config before anything is created or written. */
 export function checkTrainConfig(c: TrainConfig): void {
-  if ((c.data === undefined) === (c.dataset === undefined)) throw new RangeError('data: expected exactly one of --data DIR and --dataset NAME');
-  if (c.dataset !== undefined && !DATASETS.includes(c.dataset))
-    throw new RangeError(`dataset: expected one of ${DATASETS.join(', ')}, received ${JSON.stringify(c.dataset)}`);
   if (!ARCHITECTURES.includes(c.arch)) throw new RangeError(`arch: expected one of ${ARCHITECTURES.join(', ')}, received ${JSON.stringify(c.arch)}`);
   if (!OPTIMIZERS.includes(c.optimizer))
     throw new RangeError(`optimizer: expected one of ${OPTIMIZERS.join(', ')}, received ${JSON.stringify(c.optimizer)}`);
