@@ -9,11 +9,24 @@
 //                 contiguous, per-parameter Python EMA loop. Pre-augmented views.
 //   (b) torch     the same algorithm as ours: each view its own pass (BatchNorm per view); pre-augmented views.
 //
-// The sides alternate step by step (Python runs as a child server), so they see the same machine load; each
-// figure is the median of the iterations. The fp32 matmul peak (best 1024³ GEMM in oneDNN, and torch.mm's BLAS) is measured between the steps,
-// and FLOPs of a step = 2 × multiply-adds × 2 views × (3 online + 1 target) forward passes per image.
-// Then the scaling: images/s and peak RSS of one process per configuration (ours and (b)), batch 8..64 at
-// 64 px and 32..96 px at batch 16. Not a test. Run after building the addon and the TypeScript:
+// Two modes:
+//   side by side (default)  both sides in one run, alternating STEP BY STEP (Python runs as a child server) so
+//                 they see the same machine load; each figure is the median of the iterations. Only here is
+//                 OMP_WAIT_POLICY=PASSIVE set (for both processes, unless you set it): two processes taking
+//                 turns on the same cores would otherwise lose CPU to each other's spinning OpenMP threads.
+//                 It slows eager PyTorch's many small ops (15-25% here), so the whole-process comparison
+//                 (step_processes.mjs, built on the one-shot modes) is the one that measures sides as users run them.
+//                 The fp32 matmul peak (best 1024³ GEMM in oneDNN, and torch.mm's BLAS) is measured between the
+//                 steps; FLOPs of a step = 2 × multiply-adds × 2 views × (3 online + 1 target) forward passes.
+//                 Then the scaling: images/s and peak RSS of one process per configuration (ours and (b)), batch
+//                 8..64 at 64 px and 32..96 px at batch 16, each process with the caller's environment.
+//   one-shot (--one) one configuration of ours in this process, nothing forced (threads and OMP settings are
+//                 the library's and the user's defaults); warm-up + measured steps; prints one JSON line:
+//                 images/s (median step), CPU ms per image, per-phase median timings, last loss, threads, peak RSS.
+//                 Options: --arch resnet18|resnet50 --channels 1|3 --hidden N --proj N --lr X
+//                 --views premade|augment --augment-views byol|byol-pytorch|small-gray --input uint8|float
+//                 --format contiguous|channels_last --batch --size --warmup --iters.
+// Not a test. Run after building the addon and the TypeScript:
 //   npx tsc -p tsconfig.json && node scripts/bench/byol_step.mjs [--batch 16] [--size 64] [--iters 3] [--warmup 1] [--no-scaling]
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -22,11 +35,16 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { pythonPath, startPythonSide } from './python-side.mjs';
 
-// Both processes alternate on the same cores, so OpenMP threads that spin-wait after each parallel region
-// (libgomp's default) would steal the other side's CPU (see models.mjs). Passive waiting for both unless set
-// otherwise; libgomp reads it when LibTorch loads, hence the dynamic import. The Python child inherits it.
-process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
-const { Adam, BYOL, getNumThreads, libtorchInfo, rand, resnet50, tensor } = await import('../../dist/index.js');
+const oneShot = process.argv.includes('--one');
+// The caller's environment, before the side-by-side mode changes it: what the scaling processes get.
+const callerEnv = { ...process.env };
+// Side by side, both processes alternate on the same cores, so OpenMP threads that spin-wait after each
+// parallel region (libgomp's default) would steal the other side's CPU (see models.mjs). Passive waiting for
+// both unless set otherwise; libgomp reads it when LibTorch loads, hence the dynamic import. The Python child
+// inherits it. One-shot processes run alone and keep the user's defaults.
+if (!oneShot) process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+const { Adam, BYOL, byolPytorchDefault, byolView1, byolView2, getNumThreads, libtorchInfo, rand, resnet, tensor } =
+  await import('../../dist/index.js');
 // Peak RSS of this process image: VmHWM (getrusage's maxrss is carried over exec from the parent on Linux).
 const peakRssMiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
 
@@ -40,25 +58,51 @@ const iters = Number(arg('iters', 3)), warmup = Number(arg('warmup', 1));
 const threads = getNumThreads();
 const python = pythonPath();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const PHASES = ['augment', 'forward', 'backward', 'optimizer', 'ema'];
 
-function randomImages(b, s, dtype) {
+function randomImages(b, c, s, dtype) {
   if (dtype === 'uint8') {
-    const data = new Uint8Array(b * 3 * s * s);
+    const data = new Uint8Array(b * c * s * s);
     for (let i = 0; i < data.length; i++) data[i] = (Math.random() * 256) | 0;
-    return tensor(data, { shape: [b, 3, s, s] });
+    return tensor(data, { shape: [b, c, s, s] });
   }
-  return rand([b, 3, s, s]);
+  return rand([b, c, s, s]);
 }
 
-/** A learner, its optimizer and its input. views: 'premade' (fixed views, no augmentation) or 'augment'. */
-function makeOurs({ format, views, b = batch, s = size }) {
-  const net = resnet50();
+/** The two views of a named preset (as `byol train --views`). */
+function viewPreset(name, s) {
+  switch (name) {
+    case 'byol':
+      return [byolView1(s), byolView2(s)];
+    case 'byol-pytorch':
+      return [byolPytorchDefault(s), byolPytorchDefault(s)];
+    case 'small-gray': { // lib/cli/views.ts, the demo's views
+      const common = { interpolation: 'bilinear', scale: [0.2, 1], brightness: 0.4, contrast: 0.4, jitterProb: 0.8 };
+      return [byolView1(s, { ...common, blurProb: 0.5 }), byolView2(s, { ...common, blurProb: 0.1, solarizeProb: 0.2 })];
+    }
+    default:
+      throw new RangeError(`augment-views: expected byol, byol-pytorch or small-gray, received ${name}`);
+  }
+}
+
+/**
+ * A learner, its optimizer and its input. views: 'premade' (fixed views, no augmentation) or 'augment' (the
+ * native per-image augmentation of `augmentViews`).
+ */
+function makeOurs({ format = 'contiguous', views, b = batch, s = size, arch = 'resnet50', channels = 3, hidden = 4096, proj = 256,
+  augmentViews = 'byol', lr = 3e-4 }) {
+  const net = resnet(Number(arch.slice('resnet'.length)), { inChannels: channels });
   if (format === 'channels_last') net.channelsLast();
-  const v1 = rand([b, 3, s, s]), v2 = rand([b, 3, s, s]);
-  const premade = views === 'premade' ? { augment1: async () => v1.clone(), augment2: async () => v2.clone() } : {};
-  const learner = new BYOL(net, { imageSize: s, decaySchedule: 'constant', movingAverageDecay: 0.99, seed: 1, ...premade });
-  const optimizer = new Adam(learner.parameters(), { lr: 3e-4 });
-  return { learner, optimizer, inputs: { uint8: randomImages(b, s, 'uint8'), float: randomImages(b, s, 'float') } };
+  const v1 = rand([b, channels, s, s]), v2 = rand([b, channels, s, s]);
+  const [augment1, augment2] = views === 'premade'
+    ? [async () => v1.clone(), async () => v2.clone()]
+    : viewPreset(augmentViews, s);
+  const learner = new BYOL(net, {
+    imageSize: s, channels, projectionSize: proj, projectionHiddenSize: hidden,
+    decaySchedule: 'constant', movingAverageDecay: 0.99, seed: 1, augment1, augment2,
+  });
+  const optimizer = new Adam(learner.parameters(), { lr });
+  return { learner, optimizer, inputs: { uint8: randomImages(b, channels, s, 'uint8'), float: randomImages(b, channels, s, 'float') } };
 }
 
 async function ourStep(setup, input = 'float') {
@@ -69,13 +113,25 @@ async function ourStep(setup, input = 'float') {
   return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6, loss: r.loss, timings: r.timings };
 }
 
-// --- one-shot mode (a child of the scaling table): one configuration, prints JSON ------------------------
-if (process.argv.includes('--one')) {
-  const setup = makeOurs({ format: arg('format', 'contiguous'), views: 'premade' });
-  for (let i = 0; i < warmup; i++) await ourStep(setup);
-  const walls = [];
-  for (let i = 0; i < iters; i++) walls.push((await ourStep(setup)).wall);
-  console.log(JSON.stringify({ imagesPerSecond: batch / median(walls), maxRssMiB: peakRssMiB() }));
+// --- one-shot mode: one configuration, alone in this process, prints JSON ------------------------------
+if (oneShot) {
+  const setup = makeOurs({
+    format: arg('format', 'contiguous'), views: arg('views', 'premade'), arch: arg('arch', 'resnet50'),
+    channels: Number(arg('channels', 3)), hidden: Number(arg('hidden', 4096)), proj: Number(arg('proj', 256)),
+    augmentViews: arg('augment-views', 'byol'), lr: Number(arg('lr', 3e-4)),
+  });
+  const input = arg('input', 'float');
+  for (let i = 0; i < warmup; i++) await ourStep(setup, input);
+  const samples = [];
+  for (let i = 0; i < iters; i++) samples.push(await ourStep(setup, input));
+  const wall = median(samples.map((x) => x.wall)), cpu = median(samples.map((x) => x.cpu));
+  console.log(JSON.stringify({
+    threads, libtorch: libtorchInfo().libtorch, ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? null,
+    imagesPerSecond: batch / wall, cpuMsPerImage: (1000 * cpu) / batch, loss: samples.at(-1).loss,
+    walls: samples.map((x) => x.wall),
+    timings: Object.fromEntries(PHASES.map((k) => [k, median(samples.map((x) => x.timings[k]))])),
+    maxRssMiB: peakRssMiB(),
+  }));
   process.exit(0);
 }
 
@@ -171,14 +227,15 @@ console.log(out.join('\n'));
 if (!process.argv.includes('--no-scaling')) {
   const configs = [[8, 64], [16, 64], [32, 64], [64, 64], [16, 32], [16, 96]];
   const sIters = arg('scaling-iters', '2');
-  const lines2 = ['', `scaling (contiguous, pre-augmented views, 1 warm-up + median of ${sIters} steps, one process each; ` +
+  const lines2 = ['', `scaling (contiguous, pre-augmented views, 1 warm-up + median of ${sIters} steps, one process each, ` +
+    `run one after the other with the caller's environment (OMP_WAIT_POLICY=${callerEnv.OMP_WAIT_POLICY ?? 'unset'}); ` +
     `peak RSS = the process's max resident set, models + optimizer state included)`, '',
     '| batch | px | ours img/s | (b) torch img/s | ours/(b) | ours peak RSS MiB | (b) peak RSS MiB |', '|---:|---:|---:|---:|---:|---:|---:|'];
   console.log(lines2.join('\n'));
   for (const [b, s] of configs) {
     const common = ['--batch', String(b), '--size', String(s), '--warmup', '1', '--iters', sIters];
-    const mine = JSON.parse(execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--one', ...common], { encoding: 'utf8' }).trim().split('\n').at(-1));
-    const theirs = JSON.parse(execFileSync(python, [join(here, 'byol_step.py'), '--threads', String(threads), '--one', 'b_contiguous', ...common], { encoding: 'utf8' }).trim().split('\n').at(-1));
+    const mine = JSON.parse(execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--one', ...common], { encoding: 'utf8', env: callerEnv }).trim().split('\n').at(-1));
+    const theirs = JSON.parse(execFileSync(python, [join(here, 'byol_step.py'), '--threads', String(threads), '--one', 'b_contiguous', ...common], { encoding: 'utf8', env: callerEnv }).trim().split('\n').at(-1));
     console.log(`| ${b} | ${s} | ${fmt(mine.imagesPerSecond, 2)} | ${fmt(theirs.imagesPerSecond, 2)} | ${fmt(mine.imagesPerSecond / theirs.imagesPerSecond, 2)}x | ${fmt(mine.maxRssMiB, 0)} | ${fmt(theirs.maxRssMiB, 0)} |`);
   }
 }

@@ -5,7 +5,8 @@ PyTorch, on the same LibTorch and thread count as byol-torch.
 
 Variants (all get the same pre-augmented views: augmentation is not part of these steps):
   a            byol-pytorch's way (lucidrains/byol-pytorch, rewritten here, not installed): torchvision
-               ResNet-50 with fc = Identity, projector/predictor Linear(2048,4096)-BN1d-ReLU-Linear(4096,256),
+               ResNet (--arch, default resnet50) with fc = Identity, projector/predictor
+               Linear(rep, hidden)-BN1d-ReLU-Linear(hidden, proj) (default 4096 and 256: rep 2048 -> 4096 -> 256),
                target = deepcopy of encoder + projector, both views torch.cat'd into one batch (so BatchNorm
                statistics are over both views), contiguous, Adam lr 3e-4, EMA by the per-parameter loop
                `ma.data = old * beta + (1 - beta) * new`.
@@ -17,7 +18,14 @@ Server mode (default): reads commands on stdin, one per line, and answers one li
   "peak"       times fp32 1024^3 matrix products, prints "<torch.mm GFLOP/s> <oneDNN 1x1-conv GEMM GFLOP/s>"
   "quit"
 The first line printed is a JSON object: setup, plus forward multiply-adds per image (hook count).
-One-shot mode (--one VARIANT): warm-up + measured steps, prints a JSON line with images/s and peak RSS.
+One-shot mode (--one VARIANT): warm-up + measured steps, prints a JSON line with images/s (median step),
+process CPU ms per image, the last loss, the thread count and peak RSS. --peak and --macs: one-shot, print the
+matmul peak ({"mm", "onednn"} GFLOP/s, best of --peak-rounds x 8 products) or the forward multiply-adds per
+image as one JSON line.
+
+Threads: --threads N calls torch.set_num_threads(N); without it the process keeps PyTorch's own default (what a
+user gets: 1 thread on the 2-vCPU machines these benchmarks ran on), and prints it. OMP_WAIT_POLICY is never set
+here; the side-by-side server mode of byol_step.mjs sets it for both of its processes (see there).
 """
 import argparse
 import copy
@@ -39,16 +47,27 @@ def byol_loss(x, y):
     return 2 - 2 * (F.normalize(x, dim=-1) * F.normalize(y, dim=-1)).sum(dim=-1)
 
 
+def make_encoder(arch, channels):
+    """torchvision's ResNet with fc = Identity (the representation is avgpool's output); 1 input channel
+    replaces conv1 (as byol-torch's resnet(depth, { inChannels: 1 }))."""
+    enc = getattr(torchvision.models, arch)()
+    if channels != 3:
+        enc.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    enc.fc = nn.Identity()
+    return enc
+
+
+REPRESENTATION = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
+
+
 class Setup:
-    def __init__(self, variant, batch, size):
+    def __init__(self, variant, batch, size, arch="resnet50", channels=3, hidden=4096, proj=256, lr=3e-4):
         self.variant = variant
         self.channels_last = variant == "b_channels_last"
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
-        enc = torchvision.models.resnet50()
-        enc.fc = nn.Identity()
-        self.encoder = enc.to(memory_format=mf)
-        self.projector = mlp(2048)
-        self.predictor = mlp(256)
+        self.encoder = make_encoder(arch, channels).to(memory_format=mf)
+        self.projector = mlp(REPRESENTATION[arch], hidden, proj)
+        self.predictor = mlp(proj, hidden, proj)
         self.target_encoder = copy.deepcopy(self.encoder)
         self.target_projector = copy.deepcopy(self.projector)
         for p in list(self.target_encoder.parameters()) + list(self.target_projector.parameters()):
@@ -56,9 +75,9 @@ class Setup:
         self.online = list(self.encoder.parameters()) + list(self.projector.parameters())
         self.target = list(self.target_encoder.parameters()) + list(self.target_projector.parameters())
         params = self.online + list(self.predictor.parameters())
-        self.opt = torch.optim.Adam(params, lr=3e-4)
-        self.v1 = torch.rand(batch, 3, size, size).contiguous(memory_format=mf)
-        self.v2 = torch.rand(batch, 3, size, size).contiguous(memory_format=mf)
+        self.opt = torch.optim.Adam(params, lr=lr)
+        self.v1 = torch.rand(batch, channels, size, size).contiguous(memory_format=mf)
+        self.v2 = torch.rand(batch, channels, size, size).contiguous(memory_format=mf)
         self.beta = 0.99
 
     def step(self):
@@ -90,11 +109,10 @@ class Setup:
         return loss.item()
 
 
-def forward_macs(size):
+def forward_macs(size, arch="resnet50", channels=3, hidden=4096, proj_size=256):
     """Multiply-adds of one image's forward pass (Conv2d and Linear only), by forward hooks."""
-    enc = torchvision.models.resnet50()
-    enc.fc = nn.Identity()
-    proj, pred = mlp(2048), mlp(256)
+    enc = make_encoder(arch, channels)
+    proj, pred = mlp(REPRESENTATION[arch], hidden, proj_size), mlp(proj_size, hidden, proj_size)
     counts = {"n": 0}
 
     def hook(m, inp, out):
@@ -110,7 +128,7 @@ def forward_macs(size):
     for net in (enc, proj, pred):
         net.eval()
     with torch.no_grad():
-        r = enc(torch.zeros(1, 3, size, size))
+        r = enc(torch.zeros(1, channels, size, size))
         encoder = counts["n"]
         z = proj(r)
         projector = counts["n"] - encoder
@@ -150,32 +168,52 @@ def peak_rss_mib():
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads; default: PyTorch's own")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--size", type=int, default=64)
+    p.add_argument("--arch", default="resnet50", choices=sorted(REPRESENTATION))
+    p.add_argument("--channels", type=int, default=3, choices=[1, 3])
+    p.add_argument("--hidden", type=int, default=4096)
+    p.add_argument("--proj", type=int, default=256)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--peak", action="store_true", help="one-shot: print the matmul peak as JSON")
+    p.add_argument("--peak-rounds", type=int, default=3)
+    p.add_argument("--macs", action="store_true", help="one-shot: print forward multiply-adds per image as JSON")
     p.add_argument("--variants", default="a,b_contiguous,b_channels_last")
     p.add_argument("--one", default=None, help="one-shot mode: this variant only")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--iters", type=int, default=2)
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
+    if a.threads is not None:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    info = {"threads": torch.get_num_threads(), "torch": torch.__version__, "torchvision": torchvision.__version__}
+    model = dict(arch=a.arch, channels=a.channels, hidden=a.hidden, proj=a.proj)
+    if a.peak:
+        rounds = [peak_gflops() for _ in range(a.peak_rounds)]
+        print(json.dumps({**info, "mm": max(r[0] for r in rounds), "onednn": max(r[1] for r in rounds),
+                          "onednnRounds": [r[1] for r in rounds]}), flush=True)
+        return
+    if a.macs:
+        print(json.dumps({**info, "macs": forward_macs(a.size, a.arch, a.channels, a.hidden, a.proj)}), flush=True)
+        return
     if a.one:
-        s = Setup(a.one, a.batch, a.size)
+        s = Setup(a.one, a.batch, a.size, lr=a.lr, **model)
         for _ in range(a.warmup):
             s.step()
-        walls = []
+        walls, cpus = [], []
         for _ in range(a.iters):
             t0 = time.perf_counter()
-            s.step()
+            c0 = time.process_time()
+            loss = s.step()
+            cpus.append(time.process_time() - c0)
             walls.append(time.perf_counter() - t0)
-        walls.sort()
-        print(json.dumps({"imagesPerSecond": a.batch / walls[len(walls) // 2],
-                          "maxRssMiB": peak_rss_mib()}), flush=True)
+        wall, cpu = sorted(walls)[len(walls) // 2], sorted(cpus)[len(cpus) // 2]
+        print(json.dumps({**info, "imagesPerSecond": a.batch / wall, "cpuMsPerImage": 1000 * cpu / a.batch,
+                          "loss": loss, "walls": walls, "maxRssMiB": peak_rss_mib()}), flush=True)
         return
-    setups = {v: Setup(v, a.batch, a.size) for v in a.variants.split(",")}
-    print(json.dumps({"threads": torch.get_num_threads(), "torch": torch.__version__,
-                      "torchvision": torchvision.__version__, "macs": forward_macs(a.size)}), flush=True)
+    setups = {v: Setup(v, a.batch, a.size, lr=a.lr, **model) for v in a.variants.split(",")}
+    print(json.dumps({**info, "macs": forward_macs(a.size, a.arch, a.channels, a.hidden, a.proj)}), flush=True)
     for line in sys.stdin:
         cmd = line.split()
         if not cmd or cmd[0] == "quit":
