@@ -10,15 +10,16 @@
 //   }
 //   await net.save('improved-net.safetensors');     // the encoder alone, torchvision's key names
 //
-// or, in one call per batch: `await learner.step(images, opt)`.
+// or, in one call per batch: `await learner.step(images, opt)`, which runs views, forward, backward, optimizer
+// and EMA as ONE native job (native/core/learner.h Learner::step) and reads nothing back until asked.
 //
 // As the paper: each image gets its own augmentation draw; BatchNorm statistics are per view (the two views
 // share one concatenated batch through the convolutions, with per-view BatchNorm groups); the loss is
 // 2 - 2 cos(prediction, target projection), symmetrised and averaged over the batch; the target is an EMA copy
 // of encoder + projector with no gradients, its BatchNorm in training mode.
 import { augment, byolView1, byolView2, callSeed, type AugmentOptions, type BatchTransform, type ViewSpec } from './augment.js';
-import * as ema from './ema.js';
-import { native, type NativeLearner } from './native.js';
+import { native, type NativeLearner, type NativeResolvedLearnerOptions, type NativeStepOutcome } from './native.js';
+import { nativeOptimizerOf, type Optimizer } from './optim.js';
 import { Module, ResNet, type ResNetLayer } from './nn.js';
 import { Tensor, describe } from './tensor.js';
 
@@ -33,7 +34,7 @@ export interface BYOLOptions {
   projectionSize?: number;
   /** Hidden size of projector and predictor. Default 4096. */
   projectionHiddenSize?: number;
-  /** tau_base of the target's EMA. Default 0.996 (the paper, 1000 epochs; 0.99 for short runs). */
+  /** tau_base of the target's EMA, in [0, 1]. Default 0.996 (the paper, 1000 epochs; 0.99 for short runs). */
   movingAverageDecay?: number;
   /** 'cosine' (the paper; needs totalSteps) or 'constant' (byol-pytorch). Default 'cosine'. */
   decaySchedule?: 'cosine' | 'constant';
@@ -50,6 +51,8 @@ export interface BYOLOptions {
   /** Seed of the views' random draws (same seed, same views). Default: random. */
   seed?: number;
 }
+// The defaults above are documented, not restated: native/core/learner.h (LearnerOptions) owns them and their
+// ranges; `learner.options` shows the resolved values.
 
 /** Wall-clock milliseconds of each phase of a step, for finding the bottleneck. */
 export interface StepTimings {
@@ -60,22 +63,25 @@ export interface StepTimings {
   ema: number;
 }
 
+/**
+ * What a step returns. `loss` and `collapse` are read from the device only when first accessed (on a GPU that
+ * read waits for the step to finish; on the CPU it costs nothing), so a loop that reads them every k steps lets
+ * the device run ahead. Reading a non-finite loss throws BYOLError.
+ */
 export interface StepResult {
-  loss: number;
+  /** The loss of this (micro-)batch. */
+  readonly loss: number;
   /** Collapse monitor: mean per-dimension std of normalised online projections (~1/sqrt(d) healthy, 0 collapsed). */
-  collapse: number;
-  /** The tau used by this step's EMA update. */
+  readonly collapse: number;
+  /** The tau of this step's EMA update (of the next one, for a micro-batch that did not step). */
   tau: number;
+  /** Whether this call ran the optimizer and the EMA (the last micro-batch of an accumulation). */
+  optimizerStepped: boolean;
   timings: StepTimings;
 }
 
-/** What `step` needs of an optimizer (lib/optim's optimizers satisfy it). */
-export interface StepOptimizer {
-  step(): Promise<void>;
-  zeroGrad(): void;
-  /** Needed only with the `maxGradNorm` option. */
-  clipGradNorm?(maxNorm: number): Promise<number>;
-}
+/** What `step` takes as its optimizer: one of lib/optim's (SGD, Adam, AdamW, LARS). */
+export type StepOptimizer = Optimizer;
 
 export interface StepOptions {
   /** Micro-batches per optimizer step (gradient accumulation). Default 1. */
@@ -97,61 +103,81 @@ export class BYOLError extends Error {
   override name = 'BYOLError';
 }
 
+/** A step's loss and collapse, read from the device once, when first asked for. */
+class LazyStepResult implements StepResult {
+  readonly tau: number;
+  readonly optimizerStepped: boolean;
+  readonly timings: StepTimings;
+  #metrics: Tensor | undefined;
+  #values: [number, number] | undefined;
+  readonly #step: number;
+
+  constructor(outcome: NativeStepOutcome) {
+    if (outcome.metrics) this.#metrics = new Tensor(outcome.metrics);
+    else this.#values = [outcome.loss!, outcome.collapse!];
+    this.tau = outcome.tau;
+    this.optimizerStepped = outcome.optimizerStepped;
+    this.timings = outcome.timings;
+    this.#step = outcome.step;
+  }
+  get loss(): number {
+    return this.#read()[0];
+  }
+  get collapse(): number {
+    return this.#read()[1];
+  }
+  #read(): [number, number] {
+    if (!this.#values) {
+      const metrics = this.#metrics!;
+      const [loss, collapse] = Array.from(metrics.dataSync(), Number) as [number, number];
+      metrics.dispose();
+      this.#metrics = undefined;
+      this.#values = [loss, collapse];
+    }
+    const loss = this.#values[0];
+    if (!Number.isFinite(loss))
+      throw new BYOLError(`the loss became ${loss} at step ${this.#step}; lower the learning rate`);
+    return this.#values;
+  }
+}
+
 export class BYOL {
   readonly net: Module;
-  readonly options: Readonly<Required<Omit<BYOLOptions, 'hiddenLayer' | 'totalSteps' | 'augment1' | 'augment2'>>> & {
-    totalSteps?: number;
-  };
+  /** The options in force, every default filled in (by native/core's LearnerOptions). */
+  readonly options: Readonly<NativeResolvedLearnerOptions>;
   /** @internal */
   readonly native: NativeLearner;
-  #state: BYOLState;
+  #viewBatches = 0;
+  #seed: number;
   readonly #views: [ViewSpec, ViewSpec];
+  /** Both views are options: the native step makes them itself. */
+  readonly #nativeViews: boolean;
 
   constructor(net: Module, options: BYOLOptions) {
     if (!(net instanceof Module)) throw new TypeError(`net: expected a Module of byol-torch's nn, received ${describe(net)}`);
     if (typeof options !== 'object' || options === null)
       throw new TypeError(`options: expected an object with at least imageSize, received ${describe(options)}`);
-    const o = {
-      imageSize: options.imageSize,
-      channels: options.channels ?? 3,
-      projectionSize: options.projectionSize ?? 256,
-      projectionHiddenSize: options.projectionHiddenSize ?? 4096,
-      movingAverageDecay: options.movingAverageDecay ?? 0.996,
-      decaySchedule: options.decaySchedule ?? 'cosine',
-      totalSteps: options.totalSteps,
-      useMomentum: options.useMomentum ?? true,
-      copyBuffers: options.copyBuffers ?? false,
-      seed: options.seed ?? Math.floor(Math.random() * 2 ** 48),
-    };
-    if (!(o.movingAverageDecay >= 0 && o.movingAverageDecay <= 1))
-      throw new RangeError(`movingAverageDecay: expected a number in [0, 1], received ${o.movingAverageDecay}`);
-    if (o.decaySchedule !== 'cosine' && o.decaySchedule !== 'constant')
-      throw new TypeError(`decaySchedule: expected 'cosine' or 'constant', received ${describe(o.decaySchedule)}`);
-    if (o.decaySchedule === 'cosine' && o.useMomentum && !(Number.isInteger(o.totalSteps) && o.totalSteps! > 0))
-      throw new RangeError(
-        `totalSteps: the cosine decay schedule needs the run's number of steps (a positive integer), received ` +
-          `${describe(o.totalSteps)}; or use decaySchedule: 'constant'`,
-      );
-    if (!Number.isSafeInteger(o.seed) || o.seed < 0)
-      throw new RangeError(`seed: expected a non-negative safe integer, received ${o.seed}`);
+    const seed = options.seed ?? Math.floor(Math.random() * 2 ** 48);
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new RangeError(`seed: expected a non-negative safe integer, received ${seed}`);
     if (options.hiddenLayer !== undefined) {
       if (!(net instanceof ResNet))
         throw new TypeError('hiddenLayer: only ResNets have named layers; build your encoder to end at the representation');
       net.hiddenLayer = options.hiddenLayer;
     }
     this.net = net;
-    this.options = o;
-    this.#views = [options.augment1 ?? byolView1(o.imageSize), options.augment2 ?? byolView2(o.imageSize)];
-    this.#state = { step: 0, viewBatches: 0, seed: o.seed };
-    // Runs a dry forward pass of two blank images (eval mode, no gradients): finds the representation size and
-    // refuses an image size or channel count the encoder cannot take, before any training work.
-    this.native = new native.NativeLearner(net.handle, {
-      imageSize: o.imageSize,
-      channels: o.channels,
-      projectionSize: o.projectionSize,
-      projectionHiddenSize: o.projectionHiddenSize,
-      useMomentum: o.useMomentum,
-    });
+    this.#seed = seed;
+    this.#views = [options.augment1 ?? byolView1(options.imageSize), options.augment2 ?? byolView2(options.imageSize)];
+    this.#nativeViews = this.#views.every((v) => typeof v !== 'function');
+    const { augment1: _a1, augment2: _a2, hiddenLayer: _h, seed: _s, ...learnerOptions } = options;
+    // Core checks every option (and runs a dry forward pass of two blank images in eval mode without gradients:
+    // it finds the representation size and refuses an image size or channel count the encoder cannot take).
+    this.native = new native.NativeLearner(
+      net.handle,
+      learnerOptions,
+      this.#nativeViews ? (this.#views as [AugmentOptions, AugmentOptions]) : undefined,
+    );
+    this.options = Object.freeze(this.native.options());
   }
 
   /** Size of the flattened representation the encoder produces. */
@@ -168,15 +194,13 @@ export class BYOL {
     return this.native.parameters('online').map(([name, h]) => [name, new Tensor(h)]);
   }
 
-  /** The tau the next EMA update will use. */
+  /** The tau the next EMA update will use (waits for queued jobs). */
   get tau(): number {
-    const { decaySchedule, movingAverageDecay, totalSteps } = this.options;
-    if (decaySchedule === 'constant' || !this.options.useMomentum) return movingAverageDecay;
-    return ema.cosineTau(Math.min(this.#state.step, totalSteps!), totalSteps!, movingAverageDecay);
+    return this.native.tau();
   }
 
   get state(): BYOLState {
-    return { ...this.#state };
+    return { step: this.native.emaUpdates(), viewBatches: this.#viewBatches, seed: this.#seed };
   }
   /** Restores the position saved by `state` (checkpoint resume). */
   setState(state: BYOLState): void {
@@ -184,19 +208,25 @@ export class BYOL {
       if (!Number.isSafeInteger(state?.[key]) || state[key] < 0)
         throw new RangeError(`state.${key}: expected a non-negative integer, received ${describe(state?.[key])}`);
     }
-    this.#state = { ...state };
+    this.native.setEmaUpdates(state.step);
+    this.#viewBatches = state.viewBatches;
+    this.#seed = state.seed;
+  }
+
+  /** The seeds of batch `batch`'s two views. */
+  #viewSeeds(batch: number): [number, number] {
+    return [callSeed(this.#seed, 2 * batch), callSeed(this.#seed, 2 * batch + 1)];
   }
 
   /** The two augmented views of a batch, each image with its own draw (seeded by the learner's seed). */
   async views(images: Tensor): Promise<[Tensor, Tensor]> {
     if (!(images instanceof Tensor)) throw new TypeError(`images: expected a Tensor, received ${describe(images)}`);
-    const batch = this.#state.viewBatches++;
-    const [t1, t2] = this.#views;
-    const view = (spec: ViewSpec, index: number): Promise<Tensor> =>
+    const seeds = this.#viewSeeds(this.#viewBatches++);
+    const view = (spec: ViewSpec, index: 0 | 1): Promise<Tensor> =>
       typeof spec === 'function'
         ? (spec as BatchTransform)(images)
-        : augment(images, spec as AugmentOptions, { seed: callSeed(this.#state.seed, 2 * batch + index) });
-    return [await view(t1, 0), await view(t2, 1)];
+        : augment(images, spec as AugmentOptions, { seed: seeds[index] });
+    return [await view(this.#views[0], 0), await view(this.#views[1], 1)];
   }
 
   /** The loss of a batch (two views, symmetric), with its graph: call `backward()` on it, as in byol-pytorch. */
@@ -212,75 +242,42 @@ export class BYOL {
   }
 
   /**
-   * One training step: views, forward, backward, optimizer step and EMA update. With `accumulate: k > 1`, call
-   * it k times per optimizer step: gradients of loss/k accumulate and the optimizer and EMA run on the k-th call.
+   * One training step as one native job: both views, forward, backward, gradient clipping, the optimizer step,
+   * zeroing and the EMA update. With `accumulate: k > 1`, call it k times per optimizer step: gradients of
+   * loss/k add up and the optimizer and EMA run on the k-th call (the gradients are then the mean of the k
+   * micro-batches' gradients, each micro-batch normalised by its own BatchNorm statistics).
    */
   async step(images: Tensor, optimizer: StepOptimizer, options: StepOptions = {}): Promise<StepResult> {
-    const accumulate = options.accumulate ?? 1;
-    if (!Number.isInteger(accumulate) || accumulate < 1)
-      throw new RangeError(`accumulate: expected a positive integer, received ${describe(accumulate)}`);
-    const { maxGradNorm } = options;
-    if (maxGradNorm !== undefined && !(maxGradNorm > 0))
-      throw new RangeError(`maxGradNorm: expected a positive number, received ${describe(maxGradNorm)}`);
-    if (maxGradNorm !== undefined && typeof optimizer.clipGradNorm !== 'function')
-      throw new TypeError('maxGradNorm: the optimizer has no clipGradNorm()');
-    let t = performance.now();
-    const [v1, v2] = await this.views(images);
-    const augmentMs = performance.now() - t;
-    let result;
-    try {
-      result = await this.native.forwardBackward(v1.handle, v2.handle, 1 / accumulate);
-    } finally {
-      v1.dispose();
-      v2.dispose();
-    }
-    if (!Number.isFinite(result.loss)) {
-      throw new BYOLError(`the loss became ${result.loss} at step ${this.#state.step}; lower the learning rate`);
-    }
-    this.#micro = (this.#micro + 1) % accumulate;
-    const tau = this.tau;
-    let optimizerMs = 0;
-    let emaMs = 0;
-    if (this.#micro === 0) {
-      t = performance.now();
-      if (maxGradNorm !== undefined) await optimizer.clipGradNorm!(maxGradNorm);
-      await optimizer.step();
-      optimizer.zeroGrad();
-      optimizerMs = performance.now() - t;
-      t = performance.now();
-      await this.updateMovingAverage();
-      emaMs = performance.now() - t;
-    }
-    return {
-      loss: result.loss,
-      collapse: result.collapse,
-      tau,
-      timings: { augment: augmentMs, forward: result.forwardMs, backward: result.backwardMs, optimizer: optimizerMs, ema: emaMs },
-    };
-  }
-  #micro = 0;
-
-  /** target ← tau·target + (1 − tau)·online for encoder and projector, then advances the tau schedule. */
-  async updateMovingAverage(): Promise<void> {
-    if (!this.options.useMomentum) return;
-    const tau = this.tau;
-    const targets = this.native.parameters('target').map(([, h]) => new Tensor(h));
-    const sources = this.native.parameters('emaSources').map(([, h]) => new Tensor(h));
-    try {
-      await ema.update(targets, sources, tau);
-      if (this.options.copyBuffers) {
-        const targetBuffers = this.native.parameters('targetBuffers').map(([, h]) => new Tensor(h));
-        const sourceBuffers = this.native.parameters('emaSourceBuffers').map(([, h]) => new Tensor(h));
-        try {
-          for (let i = 0; i < targetBuffers.length; i++) targetBuffers[i].copy_(sourceBuffers[i]);
-        } finally {
-          for (const b of [...targetBuffers, ...sourceBuffers]) b.dispose();
-        }
+    if (!(images instanceof Tensor)) throw new TypeError(`images: expected a Tensor, received ${describe(images)}`);
+    const nativeOptimizer = nativeOptimizerOf(optimizer);
+    if (!nativeOptimizer)
+      throw new TypeError(`optimizer: expected one of byol-torch's optimizers (SGD, Adam, AdamW, LARS), received ${describe(optimizer)}`);
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError(`options: expected an object, received ${describe(options)}`);
+    const stepOptions = { accumulate: options.accumulate, maxGradNorm: options.maxGradNorm };
+    let outcome: NativeStepOutcome;
+    if (this.#nativeViews) {
+      const [seed1, seed2] = this.#viewSeeds(this.#viewBatches++);
+      outcome = await this.native.step(images.handle, seed1, seed2, nativeOptimizer, stepOptions);
+    } else {
+      const started = performance.now();
+      const [v1, v2] = await this.views(images);
+      const augmentMs = performance.now() - started;
+      try {
+        outcome = await this.native.stepViews(v1.handle, v2.handle, nativeOptimizer, stepOptions);
+      } finally {
+        v1.dispose();
+        v2.dispose();
       }
-      this.#state.step++;
-    } finally {
-      for (const t of [...targets, ...sources]) t.dispose();
+      outcome.timings.augment += augmentMs;
     }
+    const result = new LazyStepResult(outcome);
+    if (outcome.nonFiniteLoss) void result.loss; // a CPU step knows at once: throws BYOLError
+    return result;
+  }
+  /** target ← tau·target + (1 − tau)·online for encoder and projector, then advances the tau schedule (one job). */
+  async updateMovingAverage(): Promise<void> {
+    await this.native.updateMovingAverage();
   }
 
   /** The representation (and the online projection when asked) of un-augmented images, in eval mode. */

@@ -97,26 +97,13 @@ export async function update(
   return native.emaUpdate(targetParams, onlineParams, tau, targetBuffers, onlineBuffers);
 }
 
-function checkUnit(name: string, value: number): void {
-  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
-    throw new RangeError(`${name}: expected a number in [0, 1], received ${String(value)}`);
-  }
-}
-
 /**
  * The paper's schedule: tau_k = 1 − (1 − base) · (cos(π k / K) + 1) / 2, from `base` at step 0 up to 1 at
  * step K = `totalSteps`. The paper uses base 0.996 (1000 epochs); DeepMind's presets 0.99 (100–300 epochs)
- * and 0.97 (40 epochs).
+ * and 0.97 (40 epochs). The same function the learner's schedule runs (native/core/ema.h).
  */
 export function cosineTau(step: number, totalSteps: number, base = 0.996): number {
-  checkUnit('cosineTau: base', base);
-  if (!Number.isFinite(totalSteps) || totalSteps <= 0) {
-    throw new RangeError(`cosineTau: totalSteps: expected a positive number, received ${String(totalSteps)}`);
-  }
-  if (!(step >= 0 && step <= totalSteps)) {
-    throw new RangeError(`cosineTau: step: expected a number in [0, ${totalSteps}] (totalSteps), received ${String(step)}`);
-  }
-  return 1 - ((1 - base) * (Math.cos((Math.PI * step) / totalSteps) + 1)) / 2;
+  return native.cosineTau(step, totalSteps, base);
 }
 
 /** `cosineTau` as a schedule over `totalSteps` steps. */
@@ -127,7 +114,7 @@ export function cosineSchedule(totalSteps: number, base = 0.996): TauSchedule {
 
 /** A constant tau at every step; byol-pytorch's default is 0.99. */
 export function constantSchedule(tau = 0.99): TauSchedule {
-  checkUnit('constantSchedule: tau', tau);
+  native.checkUnitInterval('tau', tau);
   return () => tau;
 }
 

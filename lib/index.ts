@@ -49,7 +49,7 @@ export {
   type Interpolation,
   type ImageLayout,
 } from './augment.js';
-export { SGD, Adam, AdamW, LARS, GradientAccumulator, excludeBiasAndNorm, type Optimizer, type OptimizerKind, type OptimizerStateDict, type Parameters, type NamedParameters, type ExcludeFn, type SGDOptions, type AdamOptions, type LARSOptions } from './optim.js';
+export { SGD, Adam, AdamW, LARS, excludeBiasAndNorm, type Optimizer, type OptimizerKind, type OptimizerStateDict, type Parameters, type NamedParameters, type ExcludeFn, type SGDOptions, type AdamOptions, type LARSOptions } from './optim.js';
 export { warmupCosine, constant, type Schedule, type WarmupCosineOptions } from './schedule.js';
 export { BYOL, BYOLError, type BYOLOptions, type BYOLState, type StepResult, type StepTimings, type StepOptimizer, type StepOptions } from './byol.js';
 export { train, TrainingError, type TrainOptions, type TrainResult, type StepInfo } from './trainer.js';

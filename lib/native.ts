@@ -78,7 +78,6 @@ export interface NativeMemory {
 }
 
 export interface NativeAddon {
-  NativeLearner: new (encoder: NativeModule, options: NativeLearnerOptions) => NativeLearner;
   NativeTensor: new () => NativeTensor;
   fromData(data: HostArray, shape: number[], dtype: string): NativeTensor;
   full(shape: number[], value: number, dtype: string, device: string): NativeTensor;
@@ -94,6 +93,8 @@ export interface NativeAddon {
   isGradEnabled(): boolean;
   setGradEnabled(enabled: boolean): void;
   memory(): NativeMemory;
+  /** Jobs submitted and synchronous drains since the addon loaded. */
+  executorStats(): { jobs: number; drains: number };
   jobSettings(): Promise<{ gradEnabled: boolean; numThreads: number }>;
   releaseHostCache(): void;
   drain(): void;
@@ -206,33 +207,70 @@ export type NativeModuleKind =
   | 'sequential';
 
 export interface NativeAddon {
-  NativeLearner: new (encoder: NativeModule, options: NativeLearnerOptions) => NativeLearner;
+  NativeLearner: new (
+    encoder: NativeModule,
+    options: NativeLearnerOptions,
+    views?: [view1: object, view2: object],
+  ) => NativeLearner;
   NativeModule: new () => NativeModule;
   createModule(kind: NativeModuleKind, options?: object): NativeModule;
 }
 
+/** One training step's outcome (native/core/learner.h StepOutcome). */
+export interface NativeStepOutcome {
+  /** CPU: the loss and the collapse monitor, already read (free there). */
+  loss?: number;
+  collapse?: number;
+  /** On a device: float32 [loss, collapse] there, read only when needed (a GPU read synchronises). */
+  metrics?: NativeTensor;
+  optimizerStepped: boolean;
+  tau: number;
+  /** Optimizer steps (EMA updates) done before this one: the step's index. */
+  step: number;
+  /** CPU only: the loss was not finite and the update was skipped. */
+  nonFiniteLoss: boolean;
+  timings: { augment: number; forward: number; backward: number; optimizer: number; ema: number };
+}
+
+export interface NativeStepOptions {
+  accumulate?: number;
+  maxGradNorm?: number;
+}
+
 /** The raw native BYOL learner (native/binding/learner.cc). Wrapped by lib/byol.ts's BYOL. */
 export interface NativeLearner {
+  /** The whole step as one job, views made natively with the constructor's view options. */
+  step(images: NativeTensor, seed1: number, seed2: number, optimizer: NativeOptimizer, options?: NativeStepOptions): Promise<NativeStepOutcome>;
+  /** The same with views made by the caller. */
+  stepViews(view1: NativeTensor, view2: NativeTensor, optimizer: NativeOptimizer, options?: NativeStepOptions): Promise<NativeStepOutcome>;
   forward(view1: NativeTensor, view2: NativeTensor): Promise<{ loss: NativeTensor; collapse: number }>;
-  forwardBackward(
-    view1: NativeTensor,
-    view2: NativeTensor,
-    lossScale: number,
-  ): Promise<{ loss: number; collapse: number; forwardMs: number; backwardMs: number }>;
+  /** The EMA of the target as one job; resolves with the tau used. */
+  updateMovingAverage(): Promise<number>;
+  tau(): number;
+  emaUpdates(): number;
+  setEmaUpdates(updates: number): void;
+  options(): NativeResolvedLearnerOptions;
   embed(images: NativeTensor, projection: boolean): Promise<{ representation: NativeTensor; projection?: NativeTensor }>;
-  parameters(which: 'online' | 'target' | 'emaSources' | 'targetBuffers' | 'emaSourceBuffers'): [string, NativeTensor][];
+  parameters(which: 'online' | 'target' | 'emaSources'): [string, NativeTensor][];
   train(mode: boolean): void;
   modules(): { projector: NativeModule; predictor: NativeModule; targetEncoder?: NativeModule; targetProjector?: NativeModule };
   representationSize(): number;
 }
 
+/** What the learner takes; absent fields get core's defaults (native/core/learner.h LearnerOptions). */
 export interface NativeLearnerOptions {
   imageSize: number;
-  channels: number;
-  projectionSize: number;
-  projectionHiddenSize: number;
-  useMomentum: boolean;
+  channels?: number;
+  projectionSize?: number;
+  projectionHiddenSize?: number;
+  useMomentum?: boolean;
+  movingAverageDecay?: number;
+  decaySchedule?: 'cosine' | 'constant';
+  totalSteps?: number;
+  copyBuffers?: boolean;
 }
+
+export type NativeResolvedLearnerOptions = Required<Omit<NativeLearnerOptions, 'totalSteps'>> & { totalSteps?: number };
 
 // --- ema (native/binding/ema.cc) -------------------------------------------------------------------------
 export interface NativeAddon {
@@ -245,6 +283,10 @@ export interface NativeAddon {
     bufferSources?: NativeTensor[],
   ): Promise<void>;
   emaCpuKernel(): 'avx2' | 'default';
+  /** The paper's cosine tau schedule (native/core/ema.h). */
+  cosineTau(step: number, totalSteps: number, base: number): number;
+  /** Throws "<name>: expected a number in [0, 1], received <value>" unless value is in [0, 1]. */
+  checkUnitInterval(name: string, value: number): void;
 }
 
 // --- augment (native/binding/augment.cc) -------------------------------------------------------------------

@@ -7,6 +7,7 @@
 // The loop PyTorch users know:
 //   const opt = new Adam(learner.parameters(), { lr: 3e-4 });
 //   opt.zeroGrad(); await loss.backward(); await opt.step();
+// Gradient accumulation has one path: `learner.step(images, opt, { accumulate: k })` (native/core/learner.h).
 import { native, type NativeOptimizer, type NativeOptimizerOptions, type OptimizerKind } from './native.js';
 import { Tensor, describe } from './tensor.js';
 
@@ -101,6 +102,14 @@ export const excludeBiasAndNorm: ExcludeFn = (_name, tensor) => tensor.ndim <= 1
 
 const noExclusion: ExcludeFn = () => false;
 
+// Each optimizer's native object, for the learner's one-job step (not part of the public API).
+const nativeOptimizers = new WeakMap<object, NativeOptimizer>();
+
+/** The native optimizer behind one of this module's optimizers; undefined for anything else. */
+export function nativeOptimizerOf(optimizer: unknown): NativeOptimizer | undefined {
+  return typeof optimizer === 'object' && optimizer !== null ? nativeOptimizers.get(optimizer) : undefined;
+}
+
 abstract class NativeBackedOptimizer implements Optimizer {
   readonly params: readonly Tensor[];
   /** The names of the parameters (their indices as strings for plain lists). */
@@ -135,6 +144,7 @@ abstract class NativeBackedOptimizer implements Optimizer {
         [...this.excluded],
       ),
     );
+    nativeOptimizers.set(this, this.#native);
   }
 
   get lr(): number {
@@ -228,37 +238,6 @@ export class LARS extends NativeBackedOptimizer {
       momentum: o.momentum ?? 0.9,
       trustCoefficient: o.trustCoefficient ?? 1e-3,
     }, checkExclude('LARS', o.exclude) ?? excludeBiasAndNorm);
-  }
-}
-
-/**
- * Gradient accumulation over `every` micro-batches: call `step()` after each micro-batch's backward; on every
- * `every`-th call it scales the summed gradients by 1/every (so they are the mean gradient), optionally clips
- * them, steps the optimizer and zeroes the gradients. Resolves with true when the optimizer stepped.
- */
-export class GradientAccumulator {
-  #count = 0;
-  constructor(
-    readonly optimizer: Optimizer,
-    readonly every: number,
-    readonly options: { maxGradNorm?: number } = {},
-  ) {
-    if (!Number.isInteger(every) || every < 1)
-      throw new RangeError(`GradientAccumulator: every: expected an integer >= 1, received ${describe(every)}`);
-  }
-  /** Micro-batches accumulated since the last optimizer step. */
-  get pending(): number {
-    return this.#count;
-  }
-  async step(): Promise<boolean> {
-    this.#count += 1;
-    if (this.#count < this.every) return false;
-    this.#count = 0;
-    if (this.every > 1) await this.optimizer.scaleGrads(1 / this.every);
-    if (this.options.maxGradNorm !== undefined) await this.optimizer.clipGradNorm(this.options.maxGradNorm);
-    await this.optimizer.step();
-    this.optimizer.zeroGrad();
-    return true;
   }
 }
 

@@ -1,7 +1,7 @@
 // The training loop: BYOL steps over a batch source with a learning-rate schedule, progress, a collapse monitor,
 // per-phase timings, atomic checkpoints and exact resume, and the trained encoder saved at the end.
 import { join } from 'node:path';
-import { BYOL, BYOLError, type StepTimings } from './byol.js';
+import { BYOL, BYOLError, type StepResult, type StepTimings } from './byol.js';
 import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint, type TrainerPosition } from './checkpoint.js';
 import type { BatchSource } from './data/index.js';
 import type { Optimizer } from './optim.js';
@@ -32,7 +32,13 @@ export interface TrainOptions {
   resume?: boolean;
   /** Where the trained encoder is saved (safetensors, torchvision keys). Default checkpointDir/encoder.safetensors. */
   encoderPath?: string;
-  /** Called after every optimizer step. */
+  /**
+   * Optimizer steps between reads of the loss and collapse monitor (progress, onStep, the collapse warning).
+   * Each read waits for the device, so on a GPU a larger value lets it run ahead; every step's loss is still
+   * recorded. Default 1 (on the CPU a read costs nothing).
+   */
+  logEvery?: number;
+  /** Called after every logged optimizer step (every step with the default logEvery of 1). */
   onStep?: (info: StepInfo) => void | Promise<void>;
   /** 'auto' (default): a bar on a terminal, log lines otherwise. */
   progress?: ProgressMode;
@@ -81,6 +87,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (!Number.isInteger(checkpointEvery) || checkpointEvery < 1)
     throw new RangeError(`checkpointEvery: expected a positive integer, received ${describe(checkpointEvery)}`);
   const keep = options.keepCheckpoints ?? 2;
+  const logEvery = options.logEvery ?? 1;
+  if (!Number.isInteger(logEvery) || logEvery < 1)
+    throw new RangeError(`logEvery: expected a positive integer, received ${describe(logEvery)}`);
   const baseLr = optimizer.lr;
   const schedule = options.schedule ?? (() => baseLr);
 
@@ -106,65 +115,94 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     p.batch + 1 >= stepsPerEpoch * accumulate ? { epoch: p.epoch + 1, batch: 0 } : { epoch: p.epoch, batch: p.batch + 1 };
   let cursor = { epoch: position.epoch, batch: position.batch };
   let nextBatch = data.batch(cursor.epoch, cursor.batch);
+  // Steps whose results are not read yet: read together at the next logged step or checkpoint.
+  let unread: { step: number; epoch: number; micro: StepResult[]; info: Omit<StepInfo, 'loss' | 'collapse'> }[] = [];
+  const stopped = (step: number, error: unknown): never => {
+    if (error instanceof BYOLError)
+      throw new TrainingError(
+        `training stopped at step ${step}: ${error.message}. ` +
+          (lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint}.` : 'No checkpoint was written yet.'),
+        { cause: error },
+      );
+    throw error;
+  };
+  // Reads every unread step (the first read waits for the device; the rest are then ready), records the losses,
+  // and reports the last one.
+  const readUnread = async (): Promise<void> => {
+    let last: StepInfo | undefined;
+    for (const entry of unread) {
+      let loss = 0;
+      let collapse = 0;
+      try {
+        for (const r of entry.micro) {
+          loss += r.loss / entry.micro.length;
+          collapse = r.collapse;
+        }
+      } catch (error) {
+        stopped(entry.step - 1, error);
+      }
+      position.losses.push(loss);
+      last = { ...entry.info, loss, collapse };
+    }
+    unread = [];
+    if (!last) return;
+    progress.update(last.step, last);
+    if (last.collapse < collapseFloor && !warnedCollapse) {
+      warnedCollapse = true;
+      progress.log(
+        `warning: the online projections are collapsing at step ${last.step} (collapse monitor ` +
+          `${last.collapse.toFixed(5)}, healthy about ${(1 / Math.sqrt(projectionSize)).toFixed(4)}); lower the learning rate`,
+      );
+    }
+    await options.onStep?.(last);
+  };
   try {
     while (position.step < totalSteps) {
       optimizer.lr = schedule(position.step);
       const started = performance.now();
-      let loss = 0;
-      let collapse = 0;
-      let tau = learner.tau;
+      let tau = 0;
       let dataMs = 0;
       let images = 0;
+      const micro: StepResult[] = [];
       const timings: StepTimings = { augment: 0, forward: 0, backward: 0, optimizer: 0, ema: 0 };
-      for (let micro = 0; micro < accumulate; micro++) {
+      for (let m = 0; m < accumulate; m++) {
         const t = performance.now();
         const batch = await nextBatch;
         dataMs += performance.now() - t;
         cursor = advance(cursor);
-        const isLast = position.step + 1 >= totalSteps && micro + 1 === accumulate;
+        const isLast = position.step + 1 >= totalSteps && m + 1 === accumulate;
         if (!isLast) nextBatch = data.batch(cursor.epoch, cursor.batch); // prefetch while this step runs
         try {
           images += batch.shape[0] ?? 0;
           const r = await learner.step(batch, optimizer, { accumulate, maxGradNorm: options.maxGradNorm });
-          loss += r.loss / accumulate;
-          collapse = r.collapse;
+          micro.push(r);
           tau = r.tau;
           for (const k of Object.keys(timings) as (keyof StepTimings)[]) timings[k] += r.timings[k];
         } catch (error) {
-          if (error instanceof BYOLError)
-            throw new TrainingError(
-              `training stopped at step ${position.step}: ${error.message}. ` +
-                (lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint}.` : 'No checkpoint was written yet.'),
-              { cause: error },
-            );
-          throw error;
+          stopped(position.step, error);
         } finally {
           batch.dispose();
         }
       }
-      position = { step: position.step + 1, ...cursor, losses: [...position.losses, loss] };
-      const info: StepInfo = {
+      position = { step: position.step + 1, ...cursor, losses: position.losses };
+      unread.push({
         step: position.step,
         epoch: position.epoch,
-        loss,
-        lr: optimizer.lr,
-        tau,
-        collapse,
-        imagesPerSecond: (images * 1000) / (performance.now() - started),
-        timings: { ...timings, data: dataMs },
-      };
-      progress.update(position.step, info);
-      if (collapse < collapseFloor && !warnedCollapse) {
-        warnedCollapse = true;
-        progress.log(
-          `warning: the online projections are collapsing at step ${position.step} (collapse monitor ` +
-            `${collapse.toFixed(5)}, healthy about ${(1 / Math.sqrt(projectionSize)).toFixed(4)}); lower the learning rate`,
-        );
-      }
-      await options.onStep?.(info);
-      if (options.checkpointDir && (position.step % checkpointEvery === 0 || position.step === totalSteps)) {
-        lastCheckpoint = await saveCheckpoint(options.checkpointDir, learner, optimizer, position);
-        await pruneCheckpoints(options.checkpointDir, keep);
+        micro,
+        info: {
+          step: position.step,
+          epoch: position.epoch,
+          lr: optimizer.lr,
+          tau,
+          imagesPerSecond: (images * 1000) / (performance.now() - started),
+          timings: { ...timings, data: dataMs },
+        },
+      });
+      const checkpointNow = options.checkpointDir !== undefined && (position.step % checkpointEvery === 0 || position.step === totalSteps);
+      if (position.step % logEvery === 0 || position.step === totalSteps || checkpointNow) await readUnread();
+      if (checkpointNow) {
+        lastCheckpoint = await saveCheckpoint(options.checkpointDir!, learner, optimizer, { ...position, losses: [...position.losses] });
+        await pruneCheckpoints(options.checkpointDir!, keep);
       }
     }
   } finally {

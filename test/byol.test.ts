@@ -1,36 +1,23 @@
 // The BYOL learner: the method's invariants on small networks (fast on 2 cores).
 import { describe, expect, it } from 'vitest';
 import { BYOL, BYOLError } from '../lib/byol.js';
-import { manualSeed, noGrad, rand, tensor, Tensor } from '../lib/index.js';
+import { manualSeed, rand, tensor, Tensor } from '../lib/index.js';
+import { SGD } from '../lib/optim.js';
 import { resnet18 } from '../lib/nn.js';
 import { tinyEncoder } from './fixtures/tiny-encoder.js';
 
 const plainViews = { crop: false, flipProb: 0, jitterProb: 0, grayscaleProb: 0, blurProb: 0, solarizeProb: 0 };
 const values = (t: Tensor) => Array.from(t.dataSync(), Number);
 
-/** Plain SGD without momentum, in JS, so the test controls the update exactly. */
-class TestSGD {
-  constructor(
-    private readonly params: Tensor[],
-    private readonly lr: number,
-  ) {}
-  async step(): Promise<void> {
-    for (const p of this.params) {
-      const g = p.grad;
-      if (g) noGrad(() => p.sub_(g.mul(this.lr)));
-    }
-  }
-  zeroGrad(): void {
-    for (const p of this.params) p.grad?.zero_();
-  }
-}
+/** Plain SGD without momentum (p -= lr * g): the tests control the update exactly. */
+const plainSGD = (learner: BYOL, lr: number) => new SGD(learner.parameters(), { lr });
 
 describe('BYOL learner', () => {
   it('trains: finite loss, healthy collapse monitor, and the target gets no gradients', async () => {
     manualSeed(1);
     const learner = new BYOL(tinyEncoder(), { imageSize: 16, projectionHiddenSize: 32, projectionSize: 16, totalSteps: 10, seed: 7 });
     expect(learner.representationSize).toBe(8);
-    const opt = new TestSGD(learner.parameters(), 0.05);
+    const opt = plainSGD(learner, 0.05);
     const images = rand([6, 3, 20, 20]);
     const result = await learner.step(images, opt);
     expect(Number.isFinite(result.loss)).toBe(true);
@@ -63,7 +50,7 @@ describe('BYOL learner', () => {
       augment2: plainViews,
       seed: 3,
     });
-    const opt = new TestSGD(learner.parameters(), 0.1);
+    const opt = plainSGD(learner, 0.1);
     const online = () => learner.native.parameters('emaSources').map(([, h]) => values(new Tensor(h)));
     const target = () => learner.native.parameters('target').map(([, h]) => values(new Tensor(h)));
     let expected = online(); // the target starts as a copy
@@ -107,7 +94,7 @@ describe('BYOL learner', () => {
   it('SimSiam variant: no target network, target = online under stop-gradient', async () => {
     const learner = new BYOL(tinyEncoder(), { imageSize: 16, projectionHiddenSize: 32, useMomentum: false });
     expect(learner.native.parameters('target')).toEqual([]);
-    const result = await learner.step(rand([4, 3, 16, 16]), new TestSGD(learner.parameters(), 0.01));
+    const result = await learner.step(rand([4, 3, 16, 16]), plainSGD(learner, 0.01));
     expect(Number.isFinite(result.loss)).toBe(true);
   });
 
@@ -121,8 +108,14 @@ describe('BYOL learner', () => {
     );
     expect(() => new BYOL({} as never, { imageSize: 16 })).toThrow(/net: expected a Module/);
     const learner = new BYOL(tinyEncoder(), { imageSize: 16, projectionHiddenSize: 32, decaySchedule: 'constant' });
-    await expect(learner.step(rand([1, 3, 16, 16]), new TestSGD([], 0))).rejects.toThrow(/N >= 2/);
-    await expect(learner.step(tensor([1, 2]), new TestSGD([], 0))).rejects.toThrow();
+    await expect(learner.step(rand([1, 3, 16, 16]), plainSGD(learner, 0))).rejects.toThrow(/N >= 2/);
+    await expect(learner.step(tensor([1, 2]), plainSGD(learner, 0))).rejects.toThrow();
+    await expect(learner.step(rand([2, 3, 16, 16]), { step: async () => undefined } as never)).rejects.toThrow(
+      /optimizer: expected one of byol-torch's optimizers/,
+    );
+    await expect(learner.step(rand([2, 3, 16, 16]), plainSGD(learner, 0), { accumulate: 0 })).rejects.toThrow(
+      /accumulate: expected a positive integer/,
+    );
     expect(BYOLError).toBeDefined();
   });
 });

@@ -7,7 +7,6 @@ import {
   Adam,
   AdamW,
   constant,
-  GradientAccumulator,
   LARS,
   SGD,
   tensor,
@@ -380,7 +379,7 @@ describe('state round trip', () => {
 
 // --- gradients ---------------------------------------------------------------------------------------------------
 
-describe('gradient clipping and accumulation', () => {
+describe('gradient clipping', () => {
   it('clipGradNorm returns the global norm and scales like clip_grad_norm_', async () => {
     const a = tensor([0, 0]).requiresGrad_();
     const b = tensor([0]).requiresGrad_();
@@ -394,26 +393,6 @@ describe('gradient clipping and accumulation', () => {
     expect(values(a.grad!)[0]).toBeCloseTo(3 * c, 6);
     expect(values(b.grad!)[0]).toBeCloseTo(12 * c, 6);
     await expect(opt.clipGradNorm(0)).rejects.toThrow('maxNorm: expected a number > 0, received 0');
-  });
-
-  it('accumulating k micro-batches steps once on the mean gradient', async () => {
-    const x = tensor([1, 1, 1]).requiresGrad_();
-    const y = tensor([1, 1, 1]).requiresGrad_();
-    const acc = new GradientAccumulator(new SGD([x], { lr: 0.1, momentum: 0.9 }), 2);
-    const once = new SGD([y], { lr: 0.1, momentum: 0.9 });
-    for (let round = 0; round < 2; round++) {
-      await x.mul(tensor([1, 2, 3])).sum().backward();
-      expect(await acc.step()).toBe(false);
-      expect(values(x)).toEqual(round === 0 ? [1, 1, 1] : values(y));
-      await x.mul(tensor([3, 2, 5])).sum().backward();
-      expect(await acc.step()).toBe(true);
-      expect(values(x.grad!)).toEqual([0, 0, 0]); // zeroed after the step
-      await y.mul(tensor([2, 2, 4])).sum().backward();
-      await once.step();
-      once.zeroGrad();
-      values(x).forEach((v, k) => expect(v).toBeCloseTo(values(y)[k]!, 6));
-    }
-    expect(() => new GradientAccumulator(once, 0)).toThrow('GradientAccumulator: every: expected an integer >= 1');
   });
 
   it('zeroGrad zeroes in place or drops the gradients', async () => {

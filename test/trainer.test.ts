@@ -90,6 +90,30 @@ describe('train', () => {
     expect(error.message).toContain(join(dir, 'step-000000002'));
   });
 
+  it('logEvery: reads every k steps, records every loss, and matches a run that reads every step', async () => {
+    const everyStep = await train({ ...tinyRun(3), steps: 7, progress: 'none' });
+    const seen: number[] = [];
+    const { learner, optimizer, data } = tinyRun(3);
+    const sparse = await train({ learner, optimizer, data, steps: 7, logEvery: 3, progress: 'none', onStep: (s) => void seen.push(s.step) });
+    expect(seen).toEqual([3, 6, 7]); // every third step, and the last
+    expect(sparse.losses).toHaveLength(7);
+    sparse.losses.forEach((loss, i) => expect(loss).toBe(everyStep.losses[i]));
+    await expect(train({ ...tinyRun(3), steps: 1, logEvery: 0, progress: 'none' })).rejects.toThrow(
+      'logEvery: expected a positive integer, received number 0',
+    );
+  });
+
+  it('accumulate and maxGradNorm reach the learner: k micro-batches per step, clipped updates', async () => {
+    const losses: number[] = [];
+    const { learner, optimizer, data } = tinyRun(4);
+    const result = await train({ learner, optimizer, data, steps: 3, accumulate: 2, maxGradNorm: 1e-3, progress: 'none', onStep: (s) => void losses.push(s.loss) });
+    expect(result.losses).toHaveLength(3);
+    expect(learner.state.step).toBe(3); // one EMA update per optimizer step
+    expect(learner.state.viewBatches).toBe(6); // two micro-batches each
+    expect(optimizer.steps).toBe(3);
+    expect(losses.every(Number.isFinite)).toBe(true);
+  });
+
   it('refuses bad options before any work', async () => {
     const { learner, optimizer, data } = tinyRun(2);
     await expect(train({ learner, optimizer, data, progress: 'none' })).rejects.toThrow('train: expected exactly one of epochs and steps');

@@ -112,19 +112,19 @@ AugmentOptions parseAugmentOptions(const Napi::Value& options) {
   return o;
 }
 
-namespace {
-
-uint64_t seedArg(const Napi::Value& v) {
-  const double d = numberArg(v, "seed");
-  BYOL_EXPECT_RANGE(std::isfinite(d) && d >= 0 && std::floor(d) == d && d <= 9007199254740991.0,
-                    "seed: expected an integer in [0, 2^53 - 1], received ", d);
+uint64_t seedArg(const Napi::Value& v, const char* name) {
+  const double d = numberArg(v, name);
+  BYOL_EXPECT_RANGE(std::isfinite(d) && d >= 0 && std::floor(d) == d && d <= 9007199254740991.0, name,
+                    ": expected an integer in [0, 2^53 - 1], received ", d);
   return static_cast<uint64_t>(d);
 }
+
+namespace {
 
 Napi::Value augment(const Napi::CallbackInfo& info) {
   const at::Tensor images = Tensor::unwrapQueued(info[0], "images");
   const AugmentOptions options = parseAugmentOptions(info[1]);
-  const uint64_t seed = seedArg(info[2]);
+  const uint64_t seed = seedArg(info[2], "seed");
   validateInput(images, options);  // every error before any work
   return runJob<at::Tensor>(
       info.Env(), [images, options, seed] { return augmentBatch(images, options, seed); },

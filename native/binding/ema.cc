@@ -1,5 +1,6 @@
 #include "binding/ema.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -55,10 +56,26 @@ Napi::Value emaCpuKernel(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), avx2 ? "avx2" : "default");
 }
 
+// cosineTau(step: number, totalSteps: number, base: number) -> number (core's schedule, core's checks).
+Napi::Value cosineTau(const Napi::CallbackInfo& info) {
+  const double tau = ::byol::cosineTau(numberArg(info[0], "step"), numberArg(info[1], "totalSteps"),
+                                       numberArg(info[2], "base"));
+  return Napi::Number::New(info.Env(), tau);
+}
+
+// checkUnitInterval(name: string, value: number): core's one range check of tau-like values.
+Napi::Value checkUnitInterval(const Napi::CallbackInfo& info) {
+  const std::string name = stringArg(info[0], "name");
+  ::byol::checkUnitInterval(name.c_str(), info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : NAN);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void InitEma(Napi::Env env, Napi::Object exports) {
   exports.Set("emaUpdate", Napi::Function::New<guardedFunction<emaUpdate>>(env, "emaUpdate"));
+  exports.Set("cosineTau", Napi::Function::New<guardedFunction<cosineTau>>(env, "cosineTau"));
+  exports.Set("checkUnitInterval", Napi::Function::New<guardedFunction<checkUnitInterval>>(env, "checkUnitInterval"));
   exports.Set("emaCpuKernel", Napi::Function::New<guardedFunction<emaCpuKernel>>(env, "emaCpuKernel"));
 }
 

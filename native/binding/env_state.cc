@@ -37,6 +37,7 @@ EnvState& EnvState::of(Napi::Env env) {
 void EnvState::submit(Napi::Env env, std::unique_ptr<Job> job) {
   auto* tsfn = static_cast<Completions*>(completions_);
   if (inFlight_++ == 0) tsfn->Ref(env);
+  ++jobsSubmitted;
   Job* raw = job.release();
   executor_->submit([raw] { raw->execute(); },
                     [raw, tsfn] {

@@ -26,7 +26,10 @@ struct EnvState {
   // Runs a job on the executor; its completion comes back to this env's JS thread.
   void submit(Napi::Env env, std::unique_ptr<Job> job);
   // Blocks until every submitted job has run (not settled): what a synchronous op waits for.
-  void drain() { executor_->drain(); }
+  void drain() {
+    ++drains;
+    executor_->drain();
+  }
   int64_t pendingJobs() const { return executor_->pending(); }
 
   // Settings a job created now must run with (grad mode and thread count are thread-local in LibTorch).
@@ -38,9 +41,13 @@ struct EnvState {
 
   Napi::FunctionReference tensorConstructor;
   Napi::FunctionReference moduleConstructor;
+  Napi::FunctionReference optimizerConstructor;
   bool gradEnabled = true;
   int numThreads = 1;
   int64_t liveTensors = 0;
+  // Jobs submitted and drains (synchronous waits for the executor) since start: what tests count per step.
+  int64_t jobsSubmitted = 0;
+  int64_t drains = 0;
   int64_t liveBytes = 0;
 
  private:

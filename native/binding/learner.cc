@@ -1,44 +1,96 @@
 // The native BYOL learner: one JS object owning the online and target networks (native/core/learner.h).
 //
-// JS arguments: every method documents its arguments as `name: JS type`.
+// JS arguments: every method documents its arguments as `name: JS type`. Options objects are read into
+// core's LearnerOptions / StepOptions, default-constructed: core owns every default and range.
 #include <napi.h>
 
-#include <chrono>
 #include <cmath>
 #include <memory>
 
 #include "binding/args.h"
 #include "binding/async_job.h"
+#include "binding/augment.h"
 #include "binding/env_state.h"
 #include "binding/errors.h"
 #include "binding/module.h"
+#include "binding/optim.h"
 #include "binding/tensor.h"
-#include "core/errors.h"
 #include "core/byol_loss.h"
+#include "core/errors.h"
 #include "core/learner.h"
 #include "core/tensor_checks.h"
 
 namespace byol::binding {
 namespace {
 
-struct ForwardResult {
-  at::Tensor loss;
-  double collapse = 0;
-  double forwardMs = 0;
-  double backwardMs = 0;
-};
-
-double millisecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+LearnerOptions learnerOptions(const Napi::Value& o) {
+  BYOL_EXPECT_TYPE(o.IsObject() && !o.IsArray(), "options: expected an object with at least imageSize, received ",
+                   describe(o));
+  LearnerOptions options;
+  options.projectionSize = intOption(o, "projectionSize", options.projectionSize);
+  options.projectionHiddenSize = intOption(o, "projectionHiddenSize", options.projectionHiddenSize);
+  options.useMomentum = boolOption(o, "useMomentum", options.useMomentum);
+  options.movingAverageDecay = numberOption(o, "movingAverageDecay", options.movingAverageDecay);
+  const Napi::Value schedule = option(o, "decaySchedule");
+  if (!schedule.IsUndefined()) {
+    BYOL_EXPECT_TYPE(schedule.IsString(), "decaySchedule: expected 'cosine' or 'constant', received ",
+                     describe(schedule));
+    options.decaySchedule = parseDecaySchedule(schedule.As<Napi::String>().Utf8Value());
+  }
+  const Napi::Value totalSteps = option(o, "totalSteps");
+  if (!totalSteps.IsUndefined()) {
+    const double steps = numberArg(totalSteps, "totalSteps");
+    BYOL_EXPECT_RANGE(steps >= 1 && std::floor(steps) == steps && steps <= 9007199254740991.0,
+                      "totalSteps: expected a positive integer, received ", steps);
+    options.totalSteps = static_cast<int64_t>(steps);
+  }
+  options.copyBuffers = boolOption(o, "copyBuffers", options.copyBuffers);
+  options.validate();
+  return options;
 }
 
-Napi::Object forwardResult(Napi::Env env, ForwardResult& r, bool withGraph) {
+StepOptions stepOptions(const Napi::Value& o, double lr) {
+  StepOptions options;
+  options.lr = lr;
+  if (o.IsUndefined()) return options;
+  BYOL_EXPECT_TYPE(o.IsObject() && !o.IsArray(), "options: expected an object, received ", describe(o));
+  options.accumulate = intOption(o, "accumulate", options.accumulate);
+  const Napi::Value maxGradNorm = option(o, "maxGradNorm");
+  if (!maxGradNorm.IsUndefined()) {
+    options.maxGradNorm = numberArg(maxGradNorm, "maxGradNorm");
+    BYOL_EXPECT_RANGE(options.maxGradNorm > 0, "maxGradNorm: expected a positive number, received ",
+                      options.maxGradNorm);
+  }
+  options.validate();
+  return options;
+}
+
+Napi::Object timingsObject(Napi::Env env, const StepTimings& t) {
   auto out = Napi::Object::New(env);
-  if (withGraph) out.Set("loss", Tensor::wrap(env, r.loss));
-  else out.Set("loss", r.loss.item<double>());
-  out.Set("collapse", r.collapse);
-  out.Set("forwardMs", r.forwardMs);
-  out.Set("backwardMs", r.backwardMs);
+  out.Set("augment", t.augment);
+  out.Set("forward", t.forward);
+  out.Set("backward", t.backward);
+  out.Set("optimizer", t.optimizer);
+  out.Set("ema", t.ema);
+  return out;
+}
+
+Napi::Value outcomeObject(Napi::Env env, StepOutcome& r) {
+  auto out = Napi::Object::New(env);
+  // On the CPU the values are already in host memory: hand them over as numbers (no tensor wrapper per step).
+  // On a device they stay a tensor until JS reads them, since reading is a synchronisation.
+  if (r.metrics.is_cpu()) {
+    const auto values = r.metrics.to(at::kDouble);
+    out.Set("loss", values[0].item<double>());
+    out.Set("collapse", values[1].item<double>());
+  } else {
+    out.Set("metrics", Tensor::wrap(env, r.metrics));
+  }
+  out.Set("optimizerStepped", r.optimizerStepped);
+  out.Set("tau", r.tau);
+  out.Set("step", static_cast<double>(r.step));
+  out.Set("nonFiniteLoss", r.nonFiniteLoss);
+  out.Set("timings", timingsObject(env, r.timings));
   return out;
 }
 
@@ -47,8 +99,14 @@ class Learner : public Napi::ObjectWrap<Learner> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeLearner",
                        {
+                           InstanceMethod<&Learner::guarded<&Learner::step>>("step"),
+                           InstanceMethod<&Learner::guarded<&Learner::stepViews>>("stepViews"),
                            InstanceMethod<&Learner::guarded<&Learner::forward>>("forward"),
-                           InstanceMethod<&Learner::guarded<&Learner::forwardBackward>>("forwardBackward"),
+                           InstanceMethod<&Learner::guarded<&Learner::updateMovingAverage>>("updateMovingAverage"),
+                           InstanceMethod<&Learner::guarded<&Learner::tau>>("tau"),
+                           InstanceMethod<&Learner::guarded<&Learner::emaUpdates>>("emaUpdates"),
+                           InstanceMethod<&Learner::guarded<&Learner::setEmaUpdates>>("setEmaUpdates"),
+                           InstanceMethod<&Learner::guarded<&Learner::options>>("options"),
                            InstanceMethod<&Learner::guarded<&Learner::embed>>("embed"),
                            InstanceMethod<&Learner::guarded<&Learner::parameters>>("parameters"),
                            InstanceMethod<&Learner::guarded<&Learner::train>>("train"),
@@ -57,8 +115,10 @@ class Learner : public Napi::ObjectWrap<Learner> {
                        });
   }
 
-  // new NativeLearner(encoder: Module, options: { imageSize, channels, projectionSize, projectionHiddenSize,
-  //                   useMomentum })
+  // new NativeLearner(encoder: Module, options: { imageSize, channels?, projectionSize?, projectionHiddenSize?,
+  //                   useMomentum?, movingAverageDecay?, decaySchedule?, totalSteps?, copyBuffers? },
+  //                   views?: [view1: AugmentOptions, view2: AugmentOptions])
+  // `views`: when given, step() augments the raw batch itself with these options (parsed once, here).
   explicit Learner(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Learner>(info) {
     ::byol::binding::guarded(info.Env(), [&] {
       construct(info);
@@ -71,16 +131,20 @@ class Learner : public Napi::ObjectWrap<Learner> {
  private:
   void construct(const Napi::CallbackInfo& info) {
     encoderHandle_ = Module::unwrap(info[0], "net");
-    const Napi::Value o = info[1];
-    const int64_t imageSize = intOption(o, "imageSize", 0);
-    const int64_t channels = intOption(o, "channels", 3);
-    LearnerOptions options;
-    options.projectionSize = intOption(o, "projectionSize", 256);
-    options.projectionHiddenSize = intOption(o, "projectionHiddenSize", 4096);
-    options.useMomentum = boolOption(o, "useMomentum", true);
+    LearnerOptions options = learnerOptions(info[1]);
     options.channelsLast = encoderHandle_->channelsLast;
+    const int64_t imageSize = intOption(info[1], "imageSize", 0);
+    channels_ = intOption(info[1], "channels", 3);
+    if (!info[2].IsUndefined()) {
+      BYOL_EXPECT_TYPE(info[2].IsArray() && info[2].As<Napi::Array>().Length() == 2,
+                       "views: expected [view1 options, view2 options], received ", describe(info[2]));
+      const auto views = info[2].As<Napi::Array>();
+      views_ = std::make_shared<std::pair<AugmentOptions, AugmentOptions>>(parseAugmentOptions(views.Get(0u)),
+                                                                            parseAugmentOptions(views.Get(1u)));
+    }
     EnvState::of(info.Env()).drain();
-    const int64_t representationSize = probeRepresentationSize(encoderHandle_->module, channels, imageSize);
+    const int64_t representationSize = probeRepresentationSize(encoderHandle_->module, channels_, imageSize);
+    imageSize_ = imageSize;
     learner_ = std::make_shared<byol::Learner>(encoderHandle_->module, representationSize, options);
     learner_->train(true);
   }
@@ -90,50 +154,97 @@ class Learner : public Napi::ObjectWrap<Learner> {
     return *learner_;
   }
 
-  std::pair<at::Tensor, at::Tensor> views(const Napi::CallbackInfo& info) {
-    at::Tensor v1 = Tensor::unwrapQueued(info[0], "view1"), v2 = Tensor::unwrapQueued(info[1], "view2");
-    BYOL_EXPECT_RANGE(v1.sizes() == v2.sizes(), "forward: expected both views of the same shape, received ",
-                      shapeOf(v1), " and ", shapeOf(v2));
-    BYOL_EXPECT_RANGE(v1.dim() == 4 && v1.size(0) >= 2,
-                      "forward: expected [N, C, H, W] views with N >= 2 (BatchNorm needs 2 images per view), "
-                      "received shape ", shapeOf(v1));
-    return {v1, v2};
+  Napi::Value runStep(Napi::Env env, StepInput input, const Napi::Value& optimizerValue, const Napi::Value& options) {
+    const OptimizerRef optimizer = unwrapOptimizer(optimizerValue, "optimizer");
+    const StepOptions stepOptions_ = stepOptions(options, optimizer.lr);
+    auto learner = learner_;
+    return runJob<StepOutcome>(
+        env,
+        [learner, input = std::move(input), optimizer, stepOptions_] {
+          return learner->step(input, *optimizer.optimizer, stepOptions_);
+        },
+        outcomeObject);
   }
 
-  // forward(view1: Tensor, view2: Tensor) -> Promise<{ loss: Tensor, collapse: number }>
+  // step(images: Tensor, seed1: number, seed2: number, optimizer: NativeOptimizer,
+  //      options?: { accumulate?, maxGradNorm? })
+  //   -> Promise<{ loss: number, collapse: number (CPU) | metrics: Tensor [loss, collapse] (device),
+  //                optimizerStepped, tau, step, nonFiniteLoss, timings }>
+  // The whole step as one job: both views with the constructor's view options, forward, backward, and on the
+  // last micro-batch the optimizer (with its lr at this call) and the EMA.
+  Napi::Value step(const Napi::CallbackInfo& info) {
+    BYOL_EXPECT_TYPE(views_ != nullptr, "step: this learner has no view options; pass views to stepViews()");
+    at::Tensor images = Tensor::unwrapQueued(info[0], "images");
+    StepInput input = StepInput::augmenting(images, views_->first, seedArg(info[1], "seed1"), views_->second,
+                                            seedArg(info[2], "seed2"));
+    return runStep(info.Env(), std::move(input), info[3], info[4]);
+  }
+
+  // stepViews(view1: Tensor, view2: Tensor, optimizer: NativeOptimizer, options?) -> as step(): views made by
+  // the caller (user-supplied view functions).
+  Napi::Value stepViews(const Napi::CallbackInfo& info) {
+    StepInput input = StepInput::fromViews(Tensor::unwrapQueued(info[0], "view1"), Tensor::unwrapQueued(info[1], "view2"));
+    return runStep(info.Env(), std::move(input), info[2], info[3]);
+  }
+
+  // forward(view1: Tensor, view2: Tensor) -> Promise<{ loss: Tensor, collapse: number }>: the loss with its
+  // graph, for the byol-pytorch-shaped loop (loss.backward(), opt.step(), updateMovingAverage()).
   Napi::Value forward(const Napi::CallbackInfo& info) {
-    auto [v1, v2] = views(info);
+    at::Tensor v1 = Tensor::unwrapQueued(info[0], "view1"), v2 = Tensor::unwrapQueued(info[1], "view2");
     auto learner = learner_;
-    return runJob<ForwardResult>(
+    using Result = std::pair<at::Tensor, double>;
+    return runJob<Result>(
         info.Env(),
-        [learner, v1 = v1, v2 = v2] {
+        [learner, v1, v2] {
           auto out = learner->forward(v1, v2);
-          return ForwardResult{out.loss, collapseStd(out.onlineProjections)};
+          return Result{out.loss, collapseStd(out.onlineProjections)};
         },
-        [](Napi::Env env, ForwardResult& r) -> Napi::Value { return forwardResult(env, r, true); });
+        [](Napi::Env env, Result& r) -> Napi::Value {
+          auto out = Napi::Object::New(env);
+          out.Set("loss", Tensor::wrap(env, r.first));
+          out.Set("collapse", r.second);
+          return out;
+        });
   }
 
-  // forwardBackward(view1: Tensor, view2: Tensor, lossScale: number) -> Promise<{ loss: number, collapse: number }>
-  // Gradients of lossScale * loss accumulate into the online parameters' .grad (lossScale 1/k for k-step
-  // gradient accumulation).
-  Napi::Value forwardBackward(const Napi::CallbackInfo& info) {
-    auto [v1, v2] = views(info);
-    const double scale = info[2].IsUndefined() ? 1.0 : numberArg(info[2], "lossScale");
-    BYOL_EXPECT_RANGE(scale > 0 && std::isfinite(scale), "lossScale: expected a positive number, received ", scale);
+  // updateMovingAverage() -> Promise<number>: the EMA of the target (and the buffer copy) as one job; resolves
+  // with the tau it used.
+  Napi::Value updateMovingAverage(const Napi::CallbackInfo& info) {
     auto learner = learner_;
-    return runJob<ForwardResult>(
-        info.Env(),
-        [learner, v1 = v1, v2 = v2, scale] {
-          at::GradMode::set_enabled(true);  // training always records the graph
-          const auto start = std::chrono::steady_clock::now();
-          auto out = learner->forward(v1, v2);
-          const double forwardMs = millisecondsSince(start);
-          const auto backwardStart = std::chrono::steady_clock::now();
-          (scale == 1.0 ? out.loss : out.loss * scale).backward();
-          const double backwardMs = millisecondsSince(backwardStart);
-          return ForwardResult{out.loss.detach(), collapseStd(out.onlineProjections), forwardMs, backwardMs};
-        },
-        [](Napi::Env env, ForwardResult& r) -> Napi::Value { return forwardResult(env, r, false); });
+    return runJob<double>(
+        info.Env(), [learner] { return learner->updateTarget(); },
+        [](Napi::Env env, double& tau) -> Napi::Value { return Napi::Number::New(env, tau); });
+  }
+
+  // tau() -> number: the tau the next EMA update uses (waits for queued jobs).
+  Napi::Value tau(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), settled().tau()); }
+
+  // emaUpdates() -> number; setEmaUpdates(n: number): the schedule's position (checkpoints).
+  Napi::Value emaUpdates(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(settled().emaUpdates()));
+  }
+  Napi::Value setEmaUpdates(const Napi::CallbackInfo& info) {
+    const double n = numberArg(info[0], "state.step");
+    BYOL_EXPECT_RANGE(n >= 0 && std::floor(n) == n && n <= 9007199254740991.0,
+                      "state.step: expected a non-negative integer, received ", n);
+    settled().setEmaUpdates(static_cast<int64_t>(n));
+    return info.Env().Undefined();
+  }
+
+  // options() -> the resolved options, every default filled in by core.
+  Napi::Value options(const Napi::CallbackInfo& info) {
+    const LearnerOptions& o = learner_->options();
+    auto out = Napi::Object::New(info.Env());
+    out.Set("imageSize", static_cast<double>(imageSize_));
+    out.Set("channels", static_cast<double>(channels_));
+    out.Set("projectionSize", static_cast<double>(o.projectionSize));
+    out.Set("projectionHiddenSize", static_cast<double>(o.projectionHiddenSize));
+    out.Set("useMomentum", o.useMomentum);
+    out.Set("movingAverageDecay", o.movingAverageDecay);
+    out.Set("decaySchedule", decayScheduleName(o.decaySchedule));
+    if (o.totalSteps > 0) out.Set("totalSteps", static_cast<double>(o.totalSteps));
+    out.Set("copyBuffers", o.copyBuffers);
+    return out;
   }
 
   // embed(images: Tensor, withProjection: boolean) -> Promise<{ representation: Tensor, projection?: Tensor }>
@@ -154,17 +265,14 @@ class Learner : public Napi::ObjectWrap<Learner> {
         });
   }
 
-  // parameters(which: 'online' | 'target' | 'emaSources' | 'targetBuffers' | 'emaSourceBuffers') -> [string, Tensor][]
+  // parameters(which: 'online' | 'target' | 'emaSources') -> [string, Tensor][]
   Napi::Value parameters(const Napi::CallbackInfo& info) {
     const std::string which = stringArg(info[0], "which");
     auto& l = settled();
     if (which == "online") return Tensor::wrapNamed(info.Env(), l.onlineParameters());
     if (which == "target") return Tensor::wrapNamed(info.Env(), l.targetParameters());
     if (which == "emaSources") return Tensor::wrapNamed(info.Env(), l.emaSourceParameters());
-    if (which == "targetBuffers") return Tensor::wrapNamed(info.Env(), l.targetBuffers());
-    if (which == "emaSourceBuffers") return Tensor::wrapNamed(info.Env(), l.emaSourceBuffers());
-    throw TypeError(message("which: expected 'online', 'target', 'emaSources', 'targetBuffers' or "
-                            "'emaSourceBuffers', received '", which, "'"));
+    throw TypeError(message("which: expected 'online', 'target' or 'emaSources', received '", which, "'"));
   }
 
   // train(flag: boolean)
@@ -202,6 +310,9 @@ class Learner : public Napi::ObjectWrap<Learner> {
 
   std::shared_ptr<ModuleHandle> encoderHandle_;
   std::shared_ptr<byol::Learner> learner_;
+  std::shared_ptr<const std::pair<AugmentOptions, AugmentOptions>> views_;
+  int64_t imageSize_ = 0;
+  int64_t channels_ = 3;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "binding/async_job.h"
 #include "binding/env_state.h"
 #include "binding/tensor.h"
+#include "core/channels_last.h"
 #include "core/dtype.h"
 #include "core/errors.h"
 #include "core/group_batch_norm.h"
@@ -27,21 +28,6 @@ std::shared_ptr<ModuleHandle> handleOf(torch::nn::AnyModule module, std::string 
   h->kind = std::move(kind);
   return h;
 }
-
-// Sets the BN group count for one forward and puts it back to 1 afterwards, even on error.
-class GroupsScope {
- public:
-  GroupsScope(torch::nn::Module& m, int64_t groups) : module_(m), active_(groups != 1) {
-    if (active_) setBatchNormGroups(module_, groups);
-  }
-  ~GroupsScope() {
-    if (active_) setBatchNormGroups(module_, 1);
-  }
-
- private:
-  torch::nn::Module& module_;
-  bool active_;
-};
 
 Napi::Value createModule(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -179,8 +165,8 @@ Napi::Value Module::forward(const Napi::CallbackInfo& info) {
   return runJob<at::Tensor>(
       info.Env(),
       [handle, input, groups]() mutable {
-        if (handle->channelsLast && input.dim() == 4) input = input.contiguous(at::MemoryFormat::ChannelsLast);
-        GroupsScope scope(handle->get(), groups);
+        if (handle->channelsLast) input = toChannelsLast(input);
+        BatchNormGroupsScope scope({&handle->get()}, groups);
         return handle->module.forward<at::Tensor>(input);
       },
       [](Napi::Env env, at::Tensor& out) -> Napi::Value { return Tensor::wrap(env, out); });
@@ -216,20 +202,13 @@ Napi::Value Module::to(const Napi::CallbackInfo& info) {
   const at::Device device = deviceArg(info[0], "device");
   ModuleHandle& h = settled();
   h.get().to(device);
-  if (h.channelsLast) {  // to() may have made the weights contiguous again
-    for (auto& p : h.get().parameters()) {
-      if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
-    }
-  }
+  if (h.channelsLast) makeChannelsLast(h.get());  // to() may have made the weights contiguous again
   return info.This();
 }
 
 Napi::Value Module::channelsLast(const Napi::CallbackInfo& info) {
   ModuleHandle& h = settled();
-  torch::NoGradGuard noGrad;
-  for (auto& p : h.get().parameters()) {
-    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
-  }
+  makeChannelsLast(h.get());
   h.channelsLast = true;
   return info.This();
 }

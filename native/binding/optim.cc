@@ -31,11 +31,6 @@
 namespace byol::binding {
 namespace {
 
-double numberOption(const Napi::Value& options, const char* key, double fallback) {
-  Napi::Value v = option(options, key);
-  return v.IsUndefined() ? fallback : numberArg(v, key);
-}
-
 class NativeOptimizer : public Napi::ObjectWrap<NativeOptimizer> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
@@ -53,7 +48,11 @@ class NativeOptimizer : public Napi::ObjectWrap<NativeOptimizer> {
             InstanceMethod<&NativeOptimizer::guarded<&NativeOptimizer::steps>>("steps"),
         });
     exports.Set("NativeOptimizer", ctor);
+    EnvState::of(env).optimizerConstructor = Napi::Persistent(ctor);
   }
+
+  // The core optimizer and the lr its next step uses (what a learner's step job takes).
+  OptimizerRef ref() const { return OptimizerRef{optimizer_, lr_}; }
 
   explicit NativeOptimizer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeOptimizer>(info) {
     ::byol::binding::guarded(info.Env(), [&] {
@@ -177,6 +176,14 @@ class NativeOptimizer : public Napi::ObjectWrap<NativeOptimizer> {
 };
 
 }  // namespace
+
+OptimizerRef unwrapOptimizer(const Napi::Value& value, const char* name) {
+  const auto& ctor = EnvState::of(value.Env()).optimizerConstructor;
+  const bool ok = value.IsObject() && !ctor.IsEmpty() && value.As<Napi::Object>().InstanceOf(ctor.Value());
+  BYOL_EXPECT_TYPE(ok, name, ": expected an optimizer of byol-torch (SGD, Adam, AdamW or LARS), received ",
+                   describe(value));
+  return NativeOptimizer::Unwrap(value.As<Napi::Object>())->ref();
+}
 
 void InitOptim(Napi::Env env, Napi::Object exports) { NativeOptimizer::Init(env, exports); }
 

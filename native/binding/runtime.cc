@@ -57,6 +57,15 @@ Napi::Value setGradEnabled(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// executorStats() -> { jobs, drains }: jobs submitted and synchronous drains since the addon loaded.
+Napi::Value executorStats(const Napi::CallbackInfo& info) {
+  auto& state = EnvState::of(info.Env());
+  auto out = Napi::Object::New(info.Env());
+  out.Set("jobs", static_cast<double>(state.jobsSubmitted));
+  out.Set("drains", static_cast<double>(state.drains));
+  return out;
+}
+
 // memory() -> { tensors, bytes, pendingJobs }
 Napi::Value memory(const Napi::CallbackInfo& info) {
   auto& state = EnvState::of(info.Env());
@@ -104,6 +113,7 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New<guardedFunction<setNumThreads>>(env, "setNumThreads"));
   exports.Set("isGradEnabled", Napi::Function::New<guardedFunction<isGradEnabled>>(env, "isGradEnabled"));
   exports.Set("setGradEnabled", Napi::Function::New<guardedFunction<setGradEnabled>>(env, "setGradEnabled"));
+  exports.Set("executorStats", Napi::Function::New<guardedFunction<executorStats>>(env, "executorStats"));
   exports.Set("memory", Napi::Function::New<guardedFunction<memory>>(env, "memory"));
   exports.Set("jobSettings", Napi::Function::New<guardedFunction<jobSettings>>(env, "jobSettings"));
   exports.Set("releaseHostCache", Napi::Function::New<guardedFunction<releaseHostCache>>(env, "releaseHostCache"));

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <random>
 
+#include "core/channels_last.h"
 #include "core/dtype.h"
 #include "core/errors.h"
 #include "core/tensor_checks.h"
@@ -283,7 +284,7 @@ at::Tensor applyParams(const at::Tensor& input, const AugmentOptions& o, const s
     cpu::colour(x, params);
     cpu::blur(x, params, blurKernelSize(o, h), blurKernelSize(o, w));
     cpu::finish(x, params, o.solarizeThreshold, o.normalize, mean, std);
-    return o.channelsLast ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
+    return o.channelsLast ? toChannelsLast(x) : x;
   }
   ImageBatch batch = toImageBatch(input, o);
   at::Tensor x = batch.images;
@@ -299,13 +300,20 @@ at::Tensor applyParams(const at::Tensor& input, const AugmentOptions& o, const s
     x = solarize(x, params, o.solarizeThreshold);
   }
   if (o.normalize) x = normalizeImages(x, mean, std);
-  return o.channelsLast ? x.contiguous(at::MemoryFormat::ChannelsLast) : x.contiguous();
+  return o.channelsLast ? toChannelsLast(x) : x.contiguous();
 }
 
 at::Tensor augmentBatch(const at::Tensor& input, const AugmentOptions& o, uint64_t seed, Backend backend) {
   validateInput(input, o);
   const Layout layout = resolveLayout(input, o);
   return applyParams(input, o, drawParams(o, input.size(0), layout.height, layout.width, seed), backend);
+}
+
+std::pair<at::Tensor, at::Tensor> augmentViews(const at::Tensor& input, const AugmentOptions& view1, uint64_t seed1,
+                                               const AugmentOptions& view2, uint64_t seed2) {
+  validateInput(input, view1);
+  validateInput(input, view2);
+  return {augmentBatch(input, view1, seed1), augmentBatch(input, view2, seed2)};
 }
 
 }  // namespace byol

@@ -110,6 +110,11 @@ at::Tensor applyParams(const at::Tensor& input, const AugmentOptions& options, c
 at::Tensor augmentBatch(const at::Tensor& input, const AugmentOptions& options, uint64_t seed,
                         Backend backend = Backend::Auto);
 
+// BYOL's two views t and t' of one batch in one call (the learner's step), each with its own options and
+// seed; checks the input against both options before any work.
+std::pair<at::Tensor, at::Tensor> augmentViews(const at::Tensor& input, const AugmentOptions& view1, uint64_t seed1,
+                                               const AugmentOptions& view2, uint64_t seed2);
+
 // ---- The stages, on float NCHW batches, with per-image parameters (public for tests against torchvision) ----
 
 // How separable resampling (crop + resize, blur) runs. Taps: each output a weighted sum of its few taps, a

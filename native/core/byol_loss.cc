@@ -22,12 +22,14 @@ at::Tensor symmetricLoss(const at::Tensor& prediction1, const at::Tensor& predic
   return (regressionLoss(prediction1, targetProjection2) + regressionLoss(prediction2, targetProjection1)).mean();
 }
 
-double collapseStd(const at::Tensor& projections) {
+at::Tensor collapseMonitor(const at::Tensor& projections) {
   BYOL_EXPECT_RANGE(projections.dim() == 2 && projections.size(0) >= 2,
                     "collapse monitor: expected [N, D] projections with N >= 2, received ", shapeOf(projections));
   at::NoGradGuard noGrad;
   const at::Tensor z = F::normalize(projections.detach().to(at::kFloat), F::NormalizeFuncOptions().dim(1));
-  return z.std(0).mean().item<double>();
+  return z.std(0).mean();
 }
+
+double collapseStd(const at::Tensor& projections) { return collapseMonitor(projections).item<double>(); }
 
 }  // namespace byol

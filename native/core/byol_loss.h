@@ -17,5 +17,7 @@ at::Tensor symmetricLoss(const at::Tensor& prediction1, const at::Tensor& predic
 // The collapse monitor: the mean over dimensions of the per-dimension standard deviation of the
 // L2-normalised projections [N, D]. About 1/sqrt(D) for healthy, spread-out outputs; 0 when collapsed.
 double collapseStd(const at::Tensor& projections);
+// The same as a 0-dim float32 tensor on the projections' device (nothing read back).
+at::Tensor collapseMonitor(const at::Tensor& projections);
 
 }  // namespace byol

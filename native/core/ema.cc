@@ -159,9 +159,22 @@ bool cudaFlatDtype(at::ScalarType type) { return type == at::kFloat || type == a
 
 // --- public ---------------------------------------------------------------------------------------------
 
+void checkUnitInterval(const char* name, double value) {
+  BYOL_EXPECT_RANGE(std::isfinite(value) && value >= 0.0 && value <= 1.0, name, ": expected a number in [0, 1], received ",
+                    value);
+}
+
+double cosineTau(double step, double totalSteps, double base) {
+  checkUnitInterval("base", base);
+  BYOL_EXPECT_RANGE(std::isfinite(totalSteps) && totalSteps > 0, "totalSteps: expected a positive number, received ",
+                    totalSteps);
+  BYOL_EXPECT_RANGE(step >= 0 && step <= totalSteps, "step: expected a number in [0, ", totalSteps,
+                    "] (totalSteps), received ", step);
+  return 1.0 - (1.0 - base) * (std::cos(M_PI * step / totalSteps) + 1.0) / 2.0;
+}
+
 void checkEmaArgs(at::TensorList targets, at::TensorList sources, double tau) {
-  BYOL_EXPECT_RANGE(std::isfinite(tau) && tau >= 0.0 && tau <= 1.0, "tau: expected a number in [0, 1], received ",
-                    tau);
+  checkUnitInterval("tau", tau);
   checkLengths(targets, sources, "targets", "sources");
   for (size_t i = 0; i < targets.size(); ++i) {
     const at::Tensor& t = targets[i];

@@ -48,6 +48,15 @@ void checkCopyArgs(at::TensorList targets, at::TensorList sources, const char* t
 // online to the target network); checks first (see checkCopyArgs).
 void copyInto_(at::TensorList targets, at::TensorList sources);
 
+// Throws RangeError "<name>: expected a number in [0, 1], received <value>" unless value is finite in [0, 1]:
+// the one range check of tau and of the decay base, wherever they come from.
+void checkUnitInterval(const char* name, double value);
+
+// The paper's schedule: tau_k = 1 - (1 - base) * (cos(pi k / K) + 1) / 2, from `base` at step 0 up to 1 at
+// step K = totalSteps. The paper uses base 0.996 (1000 epochs); DeepMind's presets 0.99 (100-300 epochs) and
+// 0.97 (40 epochs). Throws RangeError naming base, totalSteps (> 0) or step (in [0, totalSteps]).
+double cosineTau(double step, double totalSteps, double base);
+
 namespace detail {
 // Which CPU kernel build runs: the AVX2 one where the CPU supports it, unless the environment variable
 // ATEN_CPU_CAPABILITY is "default". Tests force each in turn.

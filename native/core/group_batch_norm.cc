@@ -98,4 +98,13 @@ int64_t setBatchNormGroups(torch::nn::Module& module, int64_t groups) {
   return found;
 }
 
+BatchNormGroupsScope::BatchNormGroupsScope(std::vector<torch::nn::Module*> modules, int64_t groups)
+    : modules_(groups == 1 ? std::vector<torch::nn::Module*>{} : std::move(modules)) {
+  for (auto* m : modules_) setBatchNormGroups(*m, groups);
+}
+
+BatchNormGroupsScope::~BatchNormGroupsScope() {
+  for (auto* m : modules_) setBatchNormGroups(*m, 1);
+}
+
 }  // namespace byol

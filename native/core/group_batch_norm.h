@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include <vector>
+
 namespace byol {
 
 struct GroupBatchNormOptions {
@@ -47,5 +49,18 @@ GroupBatchNorm groupBatchNorm2d(int64_t features, int64_t groups = 1);
 
 // Sets `groups` on every GroupBatchNorm inside `module` (itself included); returns how many it found.
 int64_t setBatchNormGroups(torch::nn::Module& module, int64_t groups);
+
+// Splits the BatchNorm statistics of `modules` into `groups` for as long as the scope lives, and puts them
+// back to 1 when it ends, even when a forward pass throws. groups = 1 does nothing.
+class BatchNormGroupsScope {
+ public:
+  BatchNormGroupsScope(std::vector<torch::nn::Module*> modules, int64_t groups);
+  ~BatchNormGroupsScope();
+  BatchNormGroupsScope(const BatchNormGroupsScope&) = delete;
+  BatchNormGroupsScope& operator=(const BatchNormGroupsScope&) = delete;
+
+ private:
+  std::vector<torch::nn::Module*> modules_;
+};
 
 }  // namespace byol

@@ -1,6 +1,11 @@
 #include "core/learner.h"
 
+#include <chrono>
+#include <cmath>
+
 #include "core/byol_loss.h"
+#include "core/channels_last.h"
+#include "core/ema.h"
 #include "core/errors.h"
 #include "core/group_batch_norm.h"
 #include "core/tensor_checks.h"
@@ -19,25 +24,86 @@ void append(NamedTensors& to, NamedTensors from) {
   for (auto& item : from) to.push_back(std::move(item));
 }
 
-// Splits BatchNorm statistics into `groups` for as long as it lives, even when forward throws.
-class BatchNormGroups {
- public:
-  BatchNormGroups(std::vector<torch::nn::Module*> modules, int64_t groups) : modules_(std::move(modules)) {
-    for (auto* m : modules_) setBatchNormGroups(*m, groups);
-  }
-  ~BatchNormGroups() {
-    for (auto* m : modules_) setBatchNormGroups(*m, 1);
-  }
-
- private:
-  std::vector<torch::nn::Module*> modules_;
-};
+std::vector<at::Tensor> tensorsOf(const NamedTensors& named) {
+  std::vector<at::Tensor> out;
+  out.reserve(named.size());
+  for (const auto& [name, t] : named) out.push_back(t);
+  return out;
+}
 
 void freeze(torch::nn::Module& module) {
   for (auto& p : module.parameters()) p.set_requires_grad(false);
 }
 
+class Stopwatch {
+ public:
+  // Milliseconds since the last lap (or construction).
+  double lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(now - last_).count();
+    last_ = now;
+    return ms;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
 }  // namespace
+
+DecaySchedule parseDecaySchedule(const std::string& name) {
+  if (name == "cosine") return DecaySchedule::Cosine;
+  if (name == "constant") return DecaySchedule::Constant;
+  throw TypeError(message("decaySchedule: expected 'cosine' or 'constant', received '", name, "'"));
+}
+
+const char* decayScheduleName(DecaySchedule schedule) {
+  return schedule == DecaySchedule::Cosine ? "cosine" : "constant";
+}
+
+void LearnerOptions::validate() const {
+  BYOL_EXPECT_RANGE(projectionSize > 0, "projectionSize: expected a positive integer, received ", projectionSize);
+  BYOL_EXPECT_RANGE(projectionHiddenSize > 0, "projectionHiddenSize: expected a positive integer, received ",
+                    projectionHiddenSize);
+  checkUnitInterval("movingAverageDecay", movingAverageDecay);
+  BYOL_EXPECT_RANGE(totalSteps >= 0, "totalSteps: expected a positive integer, received ", totalSteps);
+  BYOL_EXPECT_RANGE(!(useMomentum && decaySchedule == DecaySchedule::Cosine && totalSteps < 1),
+                    "totalSteps: the cosine decay schedule needs the run's number of steps (a positive integer), "
+                    "received ",
+                    totalSteps == 0 ? std::string("undefined") : std::to_string(totalSteps),
+                    "; or use decaySchedule: 'constant'");
+}
+
+void StepOptions::validate() const {
+  BYOL_EXPECT_RANGE(accumulate >= 1, "accumulate: expected a positive integer, received ", accumulate);
+  BYOL_EXPECT_RANGE(maxGradNorm >= 0 && std::isfinite(maxGradNorm),
+                    "maxGradNorm: expected a positive number, received ", maxGradNorm);
+  validateLearningRate(lr);
+}
+
+void checkTrainingBatch(const at::Tensor& batch, const char* name) {
+  BYOL_EXPECT_RANGE(batch.dim() >= 2 && batch.size(0) >= 2, name,
+                    ": expected a batch of N >= 2 images (BatchNorm needs 2 images per view), received shape ",
+                    shapeOf(batch));
+}
+
+StepInput StepInput::augmenting(at::Tensor images, AugmentOptions view1, uint64_t seed1, AugmentOptions view2,
+                                uint64_t seed2) {
+  StepInput in;
+  in.images = std::move(images);
+  in.view1 = std::move(view1);
+  in.view2 = std::move(view2);
+  in.seed1 = seed1;
+  in.seed2 = seed2;
+  return in;
+}
+
+StepInput StepInput::fromViews(at::Tensor view1, at::Tensor view2) {
+  StepInput in;
+  in.madeView1 = std::move(view1);
+  in.madeView2 = std::move(view2);
+  return in;
+}
 
 int64_t probeRepresentationSize(torch::nn::AnyModule& encoder, int64_t channels, int64_t imageSize) {
   BYOL_EXPECT_RANGE(imageSize >= 1 && imageSize <= 4096, "imageSize: expected an integer in [1, 4096], received ",
@@ -65,43 +131,45 @@ Learner::Learner(torch::nn::AnyModule encoder, int64_t representationSize, const
     : options_(options), representationSize_(representationSize), encoder_(std::move(encoder)) {
   BYOL_EXPECT_RANGE(representationSize > 0, "representationSize: expected a positive integer, received ",
                     representationSize);
-  BYOL_EXPECT_RANGE(options.projectionSize > 0, "projectionSize: expected a positive integer, received ",
-                    options.projectionSize);
-  BYOL_EXPECT_RANGE(options.projectionHiddenSize > 0, "projectionHiddenSize: expected a positive integer, received ",
-                    options.projectionHiddenSize);
+  options.validate();
   projector_ = MLP(MLPOptions(representationSize)
                        .hidden_size(options.projectionHiddenSize)
                        .out_features(options.projectionSize));
   predictor_ = MLP(MLPOptions(options.projectionSize)
                        .hidden_size(options.projectionHiddenSize)
                        .out_features(options.projectionSize));
-  // Projector and predictor live where the encoder lives.
+  // Projector and predictor live where the encoder lives, in its floating-point type.
   const auto encoderParameters = encoder_.ptr()->parameters();
   if (!encoderParameters.empty()) {
-    projector_->to(encoderParameters.front().device());
-    predictor_->to(encoderParameters.front().device());
+    const at::Tensor& first = encoderParameters.front();
+    const auto dtype = at::isFloatingType(first.scalar_type()) ? first.scalar_type() : at::kFloat;
+    projector_->to(first.device(), dtype);
+    predictor_->to(first.device(), dtype);
   }
   if (options.useMomentum) {
     targetEncoder_ = encoder_.clone();
     targetProjector_ = std::dynamic_pointer_cast<MLPImpl>(projector_->clone());
     freeze(*targetEncoder_.ptr());
     freeze(*targetProjector_);
+    targetParams_ = tensorsOf(targetParameters());
+    sourceParams_ = tensorsOf(emaSourceParameters());
+    targetBuffers_ = targetEncoder_.ptr()->buffers();
+    for (auto& b : targetProjector_->buffers()) targetBuffers_.push_back(b);
+    sourceBuffers_ = encoder_.ptr()->buffers();
+    for (auto& b : projector_->buffers()) sourceBuffers_.push_back(b);
   }
+  onlineParams_ = tensorsOf(onlineParameters());
 }
 
 at::Tensor Learner::represent(torch::nn::AnyModule& encoder, const at::Tensor& images) {
-  at::Tensor input = images;
-  if (options_.channelsLast && input.dim() == 4) input = input.contiguous(at::MemoryFormat::ChannelsLast);
-  at::Tensor out = encoder.forward<at::Tensor>(input);
+  at::Tensor out = encoder.forward<at::Tensor>(options_.channelsLast ? toChannelsLast(images) : images);
   return out.reshape({out.size(0), -1});
 }
 
 Learner::Output Learner::forward(const at::Tensor& view1, const at::Tensor& view2) {
   BYOL_EXPECT_RANGE(view1.sizes() == view2.sizes(), "forward: expected both views of the same shape, received ",
                     shapeOf(view1), " and ", shapeOf(view2));
-  BYOL_EXPECT_RANGE(view1.dim() >= 2 && view1.size(0) >= 2,
-                    "forward: expected a batch of at least 2 images (BatchNorm needs 2 per view), received shape ",
-                    shapeOf(view1));
+  checkTrainingBatch(view1, "views");
   const at::Tensor both = at::cat({view1, view2}, 0);
 
   std::vector<torch::nn::Module*> modules = {encoder_.ptr().get(), projector_.get(), predictor_.get()};
@@ -109,7 +177,7 @@ Learner::Output Learner::forward(const at::Tensor& view1, const at::Tensor& view
     modules.push_back(targetEncoder_.ptr().get());
     modules.push_back(targetProjector_.get());
   }
-  BatchNormGroups perView(modules, 2);
+  BatchNormGroupsScope perView(modules, 2);
 
   const at::Tensor projections = projector_->forward(represent(encoder_, both));
   const at::Tensor predictions = predictor_->forward(projections);
@@ -124,6 +192,86 @@ Learner::Output Learner::forward(const at::Tensor& view1, const at::Tensor& view
   const auto p = predictions.chunk(2, 0);
   const auto z = targets.chunk(2, 0);
   return Output{symmetricLoss(p[0], p[1], z[0], z[1]), projections.detach()};
+}
+
+StepOutcome Learner::step(const StepInput& input, Optimizer& optimizer, const StepOptions& options) {
+  options.validate();
+  BYOL_EXPECT_RANGE(pendingMicroBatches_ == 0 || options.accumulate == pendingAccumulate_,
+                    "accumulate: expected ", pendingAccumulate_, " like the ", pendingMicroBatches_,
+                    " micro-batch(es) already accumulated for this optimizer step, received ", options.accumulate);
+  StepOutcome out;
+  out.step = emaUpdates_;
+  out.tau = tau();
+  Stopwatch clock;
+
+  at::Tensor view1 = input.madeView1, view2 = input.madeView2;
+  if (input.view1 && input.view2) {
+    checkTrainingBatch(input.images, "images");
+    std::tie(view1, view2) = augmentViews(input.images, *input.view1, input.seed1, *input.view2, input.seed2);
+  }
+  out.timings.augment = clock.lap();
+
+  at::GradMode::set_enabled(true);  // training always records the graph, whatever the caller's mode
+  Output forwarded = forward(view1, view2);
+  {
+    at::NoGradGuard noGrad;
+    out.metrics = at::stack({forwarded.loss.detach().to(at::kFloat), collapseMonitor(forwarded.onlineProjections)});
+  }
+  out.timings.forward = clock.lap();
+
+  // On the CPU the value is already there: a non-finite loss stops before it reaches the gradients.
+  if (forwarded.loss.is_cpu() && !std::isfinite(forwarded.loss.item<double>())) {
+    dropGradients();
+    out.nonFiniteLoss = true;
+    return out;
+  }
+  const at::Tensor scaled = options.accumulate == 1 ? forwarded.loss : forwarded.loss / double(options.accumulate);
+  scaled.backward();
+  forwarded = Output{};  // frees the graph's saved tensors before the optimizer allocates
+  out.timings.backward = clock.lap();
+
+  pendingAccumulate_ = options.accumulate;
+  if (++pendingMicroBatches_ < options.accumulate) return out;
+  pendingMicroBatches_ = 0;
+
+  if (gradientsComplete_) gradientsComplete_(onlineParams_);
+  if (options.maxGradNorm > 0) optimizer.clipGradNormLazily(options.maxGradNorm);
+  optimizer.step(options.lr);
+  optimizer.zeroGrad();
+  out.timings.optimizer = clock.lap();
+
+  out.tau = updateTarget();
+  out.optimizerStepped = true;
+  out.timings.ema = clock.lap();
+  return out;
+}
+
+void Learner::dropGradients() {
+  for (auto& p : onlineParams_) {
+    if (p.grad().defined()) p.mutable_grad().zero_();
+  }
+  pendingMicroBatches_ = 0;
+}
+
+double Learner::tau() const {
+  if (!options_.useMomentum || options_.decaySchedule == DecaySchedule::Constant) return options_.movingAverageDecay;
+  const auto total = static_cast<double>(options_.totalSteps);
+  return cosineTau(std::min(static_cast<double>(emaUpdates_), total), total, options_.movingAverageDecay);
+}
+
+void Learner::setEmaUpdates(int64_t updates) {
+  BYOL_EXPECT_RANGE(updates >= 0, "step: expected a non-negative integer, received ", updates);
+  emaUpdates_ = updates;
+}
+
+double Learner::updateTarget() {
+  const double t = tau();
+  if (options_.useMomentum) {
+    ema_(targetParams_, sourceParams_, t);
+    if (options_.copyBuffers) copyInto_(targetBuffers_, sourceBuffers_);
+  }
+  ++emaUpdates_;
+  return t;
 }
 
 std::pair<at::Tensor, at::Tensor> Learner::embed(const at::Tensor& images, bool withProjection) {
@@ -162,20 +310,6 @@ NamedTensors Learner::emaSourceParameters() const {
   return out;
 }
 
-NamedTensors Learner::targetBuffers() const {
-  if (!options_.useMomentum) return {};
-  NamedTensors out = prefixed("targetEncoder.", targetEncoder_.ptr()->named_buffers());
-  append(out, prefixed("targetProjector.", targetProjector_->named_buffers()));
-  return out;
-}
-
-NamedTensors Learner::emaSourceBuffers() const {
-  if (!options_.useMomentum) return {};
-  NamedTensors out = prefixed("encoder.", encoder_.ptr()->named_buffers());
-  append(out, prefixed("projector.", projector_->named_buffers()));
-  return out;
-}
-
 void Learner::train(bool on) {
   encoder_.ptr()->train(on);
   projector_->train(on);
@@ -184,16 +318,6 @@ void Learner::train(bool on) {
   if (options_.useMomentum) {
     targetEncoder_.ptr()->train(on);
     targetProjector_->train(on);
-  }
-}
-
-void Learner::to(const at::Device& device) {
-  encoder_.ptr()->to(device);
-  projector_->to(device);
-  predictor_->to(device);
-  if (options_.useMomentum) {
-    targetEncoder_.ptr()->to(device);
-    targetProjector_->to(device);
   }
 }
 

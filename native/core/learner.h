@@ -1,36 +1,112 @@
-// The BYOL networks and their forward pass (Grill et al. 2020), in LibTorch.
+// The BYOL learner (Grill et al. 2020) in LibTorch: its networks, its forward pass and its whole training step.
 //
 // Online: encoder f -> projector g -> predictor q. Target: copies of f and g, no predictor, no gradients,
 // updated by EMA from the online weights (native/core/ema). Both views go through the networks as one
 // concatenated batch with per-view BatchNorm statistics (GroupBatchNorm with 2 groups), which is exactly two
 // separate passes for BN and one large batch for the convolutions.
+//
+// One training step (`step`) is one call, run as one job by the binding:
+//   views (one call into the augmentation core) -> forward -> backward of loss / k
+//   on the k-th micro-batch (k = accumulate): gradients complete (the hook) -> clip -> optimizer step -> zero
+//   grads -> EMA of the target (and the optional buffer copy) -> the tau schedule advances.
+// The step never reads a value back from the device: loss and collapse come back as a device tensor that the
+// caller reads when it wants to (on the CPU a non-finite loss is still caught before the optimizer runs).
 #pragma once
 
 #include <torch/torch.h>
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/augment.h"
 #include "core/mlp.h"
-#include "core/safetensors.h"  // NamedTensors
+#include "core/optim.h"  // Optimizer, NamedTensors
 
 namespace byol {
 
+enum class DecaySchedule { Cosine, Constant };
+// "cosine" / "constant"; TypeError naming decaySchedule otherwise.
+DecaySchedule parseDecaySchedule(const std::string& name);
+const char* decayScheduleName(DecaySchedule schedule);
+
+// Every option of the learner, its default and its range: the one owner of them (the binding fills a
+// default-constructed struct from the JS object; lib/byol.ts only declares and documents them).
 struct LearnerOptions {
-  int64_t projectionSize = 256;
-  int64_t projectionHiddenSize = 4096;
-  // false: the SimSiam variant, target = online encoder and projector under stop-gradient.
+  // Output and hidden size of projector and predictor (byol-pytorch's and the paper's).
+  int64_t projectionSize = MLPOptions::kDefaultOutFeatures;
+  int64_t projectionHiddenSize = MLPOptions::kDefaultHiddenSize;
+  // false: the SimSiam variant, target = online encoder and projector under stop-gradient, no EMA.
   bool useMomentum = true;
+  // tau_base of the EMA: the paper's 0.996 (1000 epochs); 0.99 suits short runs.
+  double movingAverageDecay = 0.996;
+  // Cosine: the paper's tau schedule up to 1 over totalSteps EMA updates (totalSteps needed). Constant:
+  // byol-pytorch's fixed tau.
+  DecaySchedule decaySchedule = DecaySchedule::Cosine;
+  int64_t totalSteps = 0;
+  // Also copy BatchNorm running statistics from online to target at every EMA update.
+  bool copyBuffers = false;
   // Input images are made channels-last before the encoder (faster convolutions on CPU).
   bool channelsLast = false;
+
+  // Throws RangeError/TypeError naming the first option out of range.
+  void validate() const;
 };
 
+// The training batch rule every entry point shares: N >= 2 images per view (BatchNorm needs two).
+void checkTrainingBatch(const at::Tensor& batch, const char* name);
 
 // Runs `encoder` on two blank images [2, channels, imageSize, imageSize] in eval mode without gradients (its
 // training flag restored afterwards) and returns the flattened representation size. An image size or channel
 // count the encoder cannot take fails here, before any training work.
 int64_t probeRepresentationSize(torch::nn::AnyModule& encoder, int64_t channels, int64_t imageSize);
+
+// What one step takes: the raw batch and the views' options and seeds (the learner augments), or two views
+// made by the caller.
+struct StepInput {
+  at::Tensor images;  // with view options
+  std::optional<AugmentOptions> view1, view2;
+  uint64_t seed1 = 0, seed2 = 0;
+  at::Tensor madeView1, madeView2;  // without view options
+
+  static StepInput augmenting(at::Tensor images, AugmentOptions view1, uint64_t seed1, AugmentOptions view2,
+                              uint64_t seed2);
+  static StepInput fromViews(at::Tensor view1, at::Tensor view2);
+};
+
+struct StepOptions {
+  // Micro-batches per optimizer step: the gradients of loss / accumulate add up over `accumulate` calls and
+  // the optimizer, the EMA and the tau schedule advance on the last one.
+  int64_t accumulate = 1;
+  // Clip the gradients' global L2 norm to this before the optimizer step (as clip_grad_norm_); 0: off.
+  double maxGradNorm = 0;
+  // The optimizer's learning rate for this step.
+  double lr = 0;
+  void validate() const;
+};
+
+struct StepTimings {
+  double augment = 0, forward = 0, backward = 0, optimizer = 0, ema = 0;  // wall-clock milliseconds
+};
+
+struct StepOutcome {
+  // float32 [2] on the networks' device: the loss of this micro-batch, then the collapse monitor (mean
+  // per-dimension std of the L2-normalised online projections: ~1/sqrt(d) healthy, 0 collapsed).
+  // Detached; reading it is the caller's choice (on a GPU that read is a synchronisation).
+  at::Tensor metrics;
+  // Whether this call ran the optimizer and the EMA (the last micro-batch), and with which tau (for other
+  // micro-batches: the tau the coming update will use).
+  bool optimizerStepped = false;
+  double tau = 0;
+  // Optimizer steps done before this call: the index of the step this micro-batch belongs to.
+  int64_t step = 0;
+  // On the CPU the loss is checked before the optimizer runs; a non-finite loss skips the update (weights
+  // untouched, gradients dropped, micro-batch count reset) and sets this.
+  bool nonFiniteLoss = false;
+  StepTimings timings;
+};
 
 class Learner {
  public:
@@ -45,20 +121,35 @@ class Learner {
   // Training forward on two views of the same N images (N >= 2, equal shapes).
   Output forward(const at::Tensor& view1, const at::Tensor& view2);
 
+  // One training step (see the top of this file), with `optimizer` over the online parameters.
+  StepOutcome step(const StepInput& input, Optimizer& optimizer, const StepOptions& options);
+
+  // target <- tau * target + (1 - tau) * online for encoder and projector (then the buffer copy when
+  // copyBuffers), with the schedule's tau; advances the schedule. Returns the tau used. When useMomentum is
+  // false there is no target: only the step count advances.
+  double updateTarget();
+  // The tau the next EMA update uses.
+  double tau() const;
+  // Optimizer steps (EMA updates) done so far, the schedule's position, and setting it on resume.
+  int64_t emaUpdates() const { return emaUpdates_; }
+  void setEmaUpdates(int64_t updates);
+
+  // Called inside step() once the gradients of an optimizer step are complete (after the last micro-batch's
+  // backward) and before clipping and the optimizer: the place for a gradient all-reduce. Default: none.
+  using GradientsHook = std::function<void(const std::vector<at::Tensor>& onlineParameters)>;
+  void setGradientsCompleteHook(GradientsHook hook) { gradientsComplete_ = std::move(hook); }
+
   // The representation (and, when asked, the online projection) in eval mode, without gradients.
   std::pair<at::Tensor, at::Tensor> embed(const at::Tensor& images, bool withProjection);
 
   // Trainable online parameters named encoder.*, projector.*, predictor.*.
   NamedTensors onlineParameters() const;
   // Target parameters (targetEncoder.*, targetProjector.*) and, in the same order, the online ones they
-  // average: what the EMA update takes. Empty when useMomentum is false.
+  // average. Empty when useMomentum is false.
   NamedTensors targetParameters() const;
   NamedTensors emaSourceParameters() const;
-  NamedTensors targetBuffers() const;
-  NamedTensors emaSourceBuffers() const;
 
   void train(bool on);
-  void to(const at::Device& device);
 
   torch::nn::AnyModule& encoder() { return encoder_; }
   MLP& projector() { return projector_; }
@@ -67,9 +158,12 @@ class Learner {
   MLP& targetProjector() { return targetProjector_; }
   const LearnerOptions& options() const { return options_; }
   int64_t representationSize() const { return representationSize_; }
+  // Micro-batches accumulated since the last optimizer step.
+  int64_t pendingMicroBatches() const { return pendingMicroBatches_; }
 
  private:
   at::Tensor represent(torch::nn::AnyModule& encoder, const at::Tensor& images);
+  void dropGradients();
 
   LearnerOptions options_;
   int64_t representationSize_;
@@ -78,6 +172,12 @@ class Learner {
   MLP predictor_{nullptr};
   torch::nn::AnyModule targetEncoder_;
   MLP targetProjector_{nullptr};
+  // The EMA's operands, gathered once (the modules never change their parameter lists).
+  std::vector<at::Tensor> targetParams_, sourceParams_, targetBuffers_, sourceBuffers_, onlineParams_;
+  int64_t emaUpdates_ = 0;
+  int64_t pendingMicroBatches_ = 0;
+  int64_t pendingAccumulate_ = 1;
+  GradientsHook gradientsComplete_;
 };
 
 }  // namespace byol

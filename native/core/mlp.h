@@ -11,10 +11,13 @@
 namespace byol {
 
 struct MLPOptions {
+  // The paper's and byol-pytorch's sizes: the defaults of every projector and predictor (LearnerOptions too).
+  static constexpr int64_t kDefaultHiddenSize = 4096;
+  static constexpr int64_t kDefaultOutFeatures = 256;
   explicit MLPOptions(int64_t inFeatures) : in_features_(inFeatures) {}
   TORCH_ARG(int64_t, in_features);
-  TORCH_ARG(int64_t, hidden_size) = 4096;
-  TORCH_ARG(int64_t, out_features) = 256;
+  TORCH_ARG(int64_t, hidden_size) = kDefaultHiddenSize;
+  TORCH_ARG(int64_t, out_features) = kDefaultOutFeatures;
 };
 
 class MLPImpl : public torch::nn::Cloneable<MLPImpl> {

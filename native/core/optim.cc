@@ -371,28 +371,36 @@ void Optimizer::scaleGrads(double factor) {
 }
 
 double Optimizer::clipGradNorm(double maxNorm) {
+  const at::Tensor norm = clipGradNormLazily(maxNorm);
+  return norm.defined() ? norm.item<double>() : 0.0;
+}
+
+at::Tensor Optimizer::clipGradNormLazily(double maxNorm) {
   BYOL_EXPECT_RANGE(maxNorm > 0, "maxNorm: expected a number > 0, received ", maxNorm);
   at::NoGradGuard noGrad;
   std::vector<at::Tensor> norms;
-  at::Device device = at::kCPU;
+  std::vector<at::Tensor> grads;
   for (auto& p : params_) {
     const at::Tensor g = p.grad();
     if (!g.defined()) continue;
-    if (norms.empty()) device = g.device();
+    const at::Device device = grads.empty() ? g.device() : grads.front().device();
     norms.push_back(g.norm().to(device, at::kDouble));
+    grads.push_back(g);
   }
-  if (norms.empty()) return 0.0;
-  const double total = at::stack(norms).norm().item<double>();
+  if (grads.empty()) return {};
+  const at::Tensor total = at::stack(norms).norm();
   // As clip_grad_norm_: coefficient maxNorm / (norm + 1e-6), applied only when it is below 1. A NaN or Inf
   // norm leaves the grads as they are (PyTorch would spread the NaN into them); the caller sees the norm.
-  if (std::isfinite(total)) {
-    const double coefficient = maxNorm / (total + 1e-6);
-    if (coefficient < 1.0) {
-      for (auto& p : params_) {
-        at::Tensor g = p.grad();
-        if (g.defined()) g.mul_(coefficient);
-      }
+  if (total.is_cpu()) {  // reading a CPU value costs nothing: skip the pass over the grads when not clipping
+    const double norm = total.item<double>();
+    const double coefficient = maxNorm / (norm + 1e-6);
+    if (std::isfinite(norm) && coefficient < 1.0) {
+      for (auto& g : grads) g.mul_(coefficient);
     }
+  } else {
+    const at::Tensor coefficient = maxNorm / (total + 1e-6);
+    const at::Tensor scale = at::where(at::isfinite(total) & (coefficient < 1.0), coefficient, at::ones_like(total));
+    for (auto& g : grads) g.mul_(scale);
   }
   return total;
 }

@@ -82,8 +82,12 @@ class Optimizer {
   // Multiplies every defined grad by `factor` (gradient accumulation: 1/k after k micro-batches).
   void scaleGrads(double factor);
   // torch.nn.utils.clip_grad_norm_: the global L2 norm of all grads; when it exceeds maxNorm, every grad is
-  // scaled by maxNorm / (norm + 1e-6). Returns the norm before clipping (NaN/Inf stay visible).
+  // scaled by maxNorm / (norm + 1e-6). Returns the norm before clipping (NaN/Inf stay visible; a non-finite
+  // norm leaves the grads untouched).
   double clipGradNorm(double maxNorm);
+  // The same without reading the norm back to the host: on a GPU the decision to scale is a tensor op, so the
+  // stream never waits. Returns the norm as a 0-dim float64 tensor on the grads' device (undefined: no grads).
+  at::Tensor clipGradNormLazily(double maxNorm);
 
   double lr() const { return options_.lr; }
   void setLr(double lr);

@@ -7,6 +7,7 @@ set(BYOL_CORE_SOURCES
   native/core/executor.cc
   native/core/runtime.cc
   native/core/group_batch_norm.cc
+  native/core/channels_last.cc
   native/core/layers.cc
   native/core/resnet.cc
   native/core/mlp.cc

@@ -78,6 +78,10 @@ async function steps(): Promise<void> {
   const result = await learner.step(y, optimizer);
   assertType<Equal<typeof result, StepResult>>();
   const loss: number = result.loss;
+  const stepped: boolean = (await learner.step(y, optimizer, { accumulate: 2, maxGradNorm: 1 })).optimizerStepped;
+  // @ts-expect-error: the loss is read-only
+  result.loss = 1;
+  void stepped;
   const { representation, projection } = await learner.embed(y, { projection: true });
   assertType<Equal<typeof representation, Tensor>>();
   assertType<Equal<typeof projection, Tensor | undefined>>();
@@ -100,6 +104,9 @@ async function loop(): Promise<TrainResult> {
     data,
     optimizer,
     steps: 10,
+    logEvery: 5,
+    accumulate: 2,
+    maxGradNorm: 1,
     schedule: warmupCosine({ baseLr: 0.2, batchSize: 256, warmupSteps: 2, totalSteps: 10 }),
     onStep: (info: StepInfo) => {
       const lr: number = info.lr;
