@@ -344,6 +344,39 @@ export interface NativeAddon {
   loadTensors(path: string): Promise<{ tensors: [string, NativeTensor][]; metadata: Record<string, string> }>;
 }
 
+// --- safetensors headers and the ResNet they describe (native/binding/serialize.cc) --------------------------
+
+/** A tensor's dtype as a safetensors header spells it. */
+export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+/** One tensor of a safetensors header; dataOffsets are [begin, end) bytes into the data section. */
+export interface SafetensorsHeaderEntry {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  dataOffsets: [number, number];
+}
+
+/** A ResNet's build options as inferred from its state dict's names and shapes (native/core/resnet.h). */
+export interface NativeResNetArchitecture {
+  depth: 18 | 34 | 50 | 101 | 152;
+  inChannels: number;
+  smallStem: boolean;
+  classifier: boolean;
+  /** Only when classifier is true. */
+  numClasses?: number;
+}
+
+export interface NativeAddon {
+  /**
+   * The header of a safetensors file, read without its tensor data and checked as loadTensors checks it;
+   * tensors in data order. Rejects with an Error naming the file and what is wrong.
+   */
+  readSafetensorsHeader(path: string): Promise<{ tensors: SafetensorsHeaderEntry[]; metadata: Record<string, string> }>;
+  /** The torchvision ResNet whose state dict these names and shapes are, or null. */
+  inferResNet(tensors: { name: string; shape: number[] }[]): NativeResNetArchitecture | null;
+}
+
 // --- evaluation (native/binding/evaluation.cc) -------------------------------------------------------------
 export interface NativeLinearProbeOptions {
   epochs?: number;

@@ -11,7 +11,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMetrics } from '../lib/metrics.js';
 import { readNpy } from '../lib/npy.js';
-import { resnet34 } from '../lib/nn.js';
+import { linear, resnet34, resnet50, sequential } from '../lib/nn.js';
+import { weightsArchitecture } from '../lib/cli/architecture.js';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
@@ -167,6 +168,25 @@ describe('byol embed', () => {
     expect(g.code).not.toBe(0);
     expect(g.stderr).toContain(`weights: ${notWeights} is not a safetensors file`);
   }, 120_000);
+});
+
+describe('weights architecture (read from the safetensors header)', () => {
+  it('names the network, its channels, stem and classifier, or says why there is none', async () => {
+    const gray = join(dir, 'gray50.safetensors');
+    await resnet50({ inChannels: 1, smallStem: true, classifier: false }).save(gray, { dtype: 'float16' });
+    expect(await weightsArchitecture(gray)).toEqual({ depth: 50, inChannels: 1, smallStem: true, classifier: false });
+    const classifier = join(dir, 'classifier34.safetensors');
+    await resnet34({ numClasses: 10 }).save(classifier);
+    expect(await weightsArchitecture(classifier)).toEqual({ depth: 34, inChannels: 3, smallStem: false, classifier: true, numClasses: 10 });
+    const notResNet = join(dir, 'linear.safetensors');
+    await sequential(linear(4, 2)).save(notResNet);
+    await expect(weightsArchitecture(notResNet)).rejects.toThrow(`weights: ${notResNet} holds no torchvision ResNet state dict`);
+    const missing = join(dir, 'missing.safetensors');
+    await expect(weightsArchitecture(missing)).rejects.toThrow(`weights: cannot open '${missing}': No such file or directory`);
+    const cut = join(dir, 'cut.safetensors');
+    await writeFile(cut, (await readFile(classifier)).subarray(0, 1000));
+    await expect(weightsArchitecture(cut)).rejects.toThrow(`weights: ${cut} is not a safetensors file (header length`);
+  }, 60_000);
 });
 
 describe('byol eval', () => {

@@ -1,7 +1,11 @@
 // Which ResNet a weights file holds, read from its safetensors header alone (names and shapes, no tensor data):
 // `byol eval` and `byol embed` build the right encoder without being told, and a mismatch names both sides.
-import { open } from 'node:fs/promises';
+// The header is parsed by the one safetensors parser (native/core/safetensors.h) and the network inferred from
+// the layout table that also builds it (native/core/resnet.h). Importing this module loads the native addon:
+// only embed and eval runs import it (lib/cli/main.ts imports those lazily; --help needs choices.ts only).
+import { native } from '../native.js';
 import type { ResNetDepth } from '../nn.js';
+import { readSafetensorsHeader } from '../serialize.js';
 
 export interface ResNetArchitecture {
   depth: ResNetDepth;
@@ -15,15 +19,6 @@ export interface ResNetArchitecture {
 import type { ArchitectureName } from './choices.js';
 export { ARCHITECTURES, type ArchitectureName } from './choices.js';
 
-// Blocks per stage and block kind of torchvision's ResNets.
-const LAYOUTS: Record<string, ResNetDepth> = {
-  'basic:2,2,2,2': 18,
-  'basic:3,4,6,3': 34,
-  'bottleneck:3,4,6,3': 50,
-  'bottleneck:3,4,23,3': 101,
-  'bottleneck:3,8,36,3': 152,
-};
-
 export function architectureName(a: Pick<ResNetArchitecture, 'depth'>): ArchitectureName {
   return `resnet${a.depth}` as ArchitectureName;
 }
@@ -32,59 +27,29 @@ export function describeArchitecture(a: ResNetArchitecture): string {
   return `${architectureName(a)} (${a.inChannels} input channel${a.inChannels === 1 ? '' : 's'}${a.smallStem ? ', small stem' : ''})`;
 }
 
-/** Reads the tensor names and shapes of a safetensors file (its JSON header only). */
-export async function readSafetensorsShapes(path: string): Promise<Map<string, number[]>> {
-  const file = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
-    throw new Error(`weights: cannot open ${path} (${error.code ?? error.message})`, { cause: error });
-  });
-  try {
-    const { size } = await file.stat();
-    const prefix = Buffer.alloc(8);
-    await file.read(prefix, 0, 8, 0);
-    const headerLength = Number(prefix.readBigUInt64LE(0));
-    if (size < 8 || headerLength < 2 || headerLength > Math.min(size - 8, 100_000_000))
-      throw new Error(`weights: ${path} is not a safetensors file (header length ${headerLength}, file size ${size})`);
-    const header = Buffer.alloc(headerLength);
-    await file.read(header, 0, headerLength, 8);
-    let parsed: Record<string, { shape?: number[] }>;
-    try {
-      parsed = JSON.parse(header.toString('utf8'));
-    } catch {
-      throw new Error(`weights: ${path} is not a safetensors file (its header is not JSON)`);
-    }
-    const shapes = new Map<string, number[]>();
-    for (const [name, entry] of Object.entries(parsed)) if (name !== '__metadata__' && Array.isArray(entry?.shape)) shapes.set(name, entry.shape);
-    return shapes;
-  } finally {
-    await file.close();
-  }
-}
-
 /** The torchvision ResNet whose state dict these names and shapes are, or undefined when they are no ResNet's. */
-export function inferResNet(shapes: ReadonlyMap<string, number[]>): ResNetArchitecture | undefined {
-  const conv1 = shapes.get('conv1.weight');
-  if (!conv1 || conv1.length !== 4) return undefined;
-  const kind = shapes.has('layer1.0.conv3.weight') ? 'bottleneck' : 'basic';
-  const blocks = [1, 2, 3, 4].map((stage) => {
-    let n = 0;
-    while (shapes.has(`layer${stage}.${n}.conv1.weight`)) n++;
-    return n;
-  });
-  const depth = LAYOUTS[`${kind}:${blocks.join(',')}`];
-  if (!depth) return undefined;
-  const fc = shapes.get('fc.weight');
-  return {
-    depth,
-    inChannels: conv1[1]!,
-    smallStem: conv1[2] === 3,
-    classifier: fc !== undefined,
-    ...(fc ? { numClasses: fc[0]! } : {}),
-  };
+export function inferResNet(tensors: ReadonlyArray<{ name: string; shape: number[] }>): ResNetArchitecture | undefined {
+  return native.inferResNet([...tensors]) ?? undefined;
 }
 
-/** inferResNet of a file, with an error naming the file when it holds no ResNet. */
+/**
+ * inferResNet of a file's header, with errors in the CLI's words that name the file: one that cannot be opened,
+ * one that is not a safetensors file (and why), one that holds no ResNet.
+ */
 export async function weightsArchitecture(path: string): Promise<ResNetArchitecture> {
-  const architecture = inferResNet(await readSafetensorsShapes(path));
+  let tensors: { name: string; shape: number[] }[];
+  try {
+    ({ tensors } = await readSafetensorsHeader(path));
+  } catch (error) {
+    // The parser's messages: "safetensors: cannot open|read '<path>': <why>" or "safetensors: <path>: <what is wrong>".
+    const message = error instanceof Error ? error.message : String(error);
+    const access = /^safetensors: (cannot (?:open|read) .*)$/s.exec(message);
+    if (access) throw new Error(`weights: ${access[1]}`, { cause: error });
+    const prefix = `safetensors: ${path}: `;
+    const reason = message.startsWith(prefix) ? message.slice(prefix.length) : message;
+    throw new Error(`weights: ${path} is not a safetensors file (${reason})`, { cause: error });
+  }
+  const architecture = inferResNet(tensors);
   if (!architecture)
     throw new Error(`weights: ${path} holds no torchvision ResNet state dict (expected conv1.weight and layer1..layer4 blocks)`);
   return architecture;

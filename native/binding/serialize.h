@@ -1,4 +1,4 @@
-// saveTensors / loadTensors: named tensors in safetensors files (native/binding/serialize.cc).
+// saveTensors / loadTensors / readSafetensorsHeader / inferResNet: safetensors files (native/binding/serialize.cc).
 #pragma once
 
 #include <napi.h>

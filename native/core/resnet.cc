@@ -31,27 +31,62 @@ nn::Sequential downsampleIfNeeded(int64_t inPlanes, int64_t outPlanes, int64_t s
   return seq;
 }
 
-struct Arch {
+// torchvision's ResNets: block kind and blocks per stage. The one table both building (archOf) and
+// inference from a state dict (inferResNet) read.
+struct Layout {
+  int64_t depth;
   bool bottleneck;
   int64_t blocks[4];
 };
 
-Arch archOf(int64_t depth) {
-  switch (depth) {
-    case 18: return {false, {2, 2, 2, 2}};
-    case 34: return {false, {3, 4, 6, 3}};
-    case 50: return {true, {3, 4, 6, 3}};
-    case 101: return {true, {3, 4, 23, 3}};
-    case 152: return {true, {3, 8, 36, 3}};
-    default:
-      throw RangeError(message("resnet: depth: expected 18, 34, 50, 101 or 152, received ", depth));
+constexpr Layout kLayouts[] = {
+    {18, false, {2, 2, 2, 2}},  {34, false, {3, 4, 6, 3}},   {50, true, {3, 4, 6, 3}},
+    {101, true, {3, 4, 23, 3}}, {152, true, {3, 8, 36, 3}},
+};
+
+const Layout* findLayout(int64_t depth) {
+  for (const Layout& layout : kLayouts) {
+    if (layout.depth == depth) return &layout;
   }
+  return nullptr;
+}
+
+const Layout& archOf(int64_t depth) {
+  const Layout* layout = findLayout(depth);
+  if (!layout) throw RangeError(message("resnet: depth: expected 18, 34, 50, 101 or 152, received ", depth));
+  return *layout;
 }
 
 }  // namespace
 
-bool isResNetDepth(int64_t depth) {
-  return depth == 18 || depth == 34 || depth == 50 || depth == 101 || depth == 152;
+bool isResNetDepth(int64_t depth) { return findLayout(depth) != nullptr; }
+
+std::optional<ResNetOptions> inferResNet(const TensorShapes& shapes) {
+  const auto conv1 = shapes.find("conv1.weight");
+  if (conv1 == shapes.end()) return std::nullopt;
+  const std::vector<int64_t>& stem = conv1->second;
+  if (stem.size() != 4 || stem[2] != stem[3] || (stem[2] != 3 && stem[2] != 7)) return std::nullopt;
+  const bool bottleneck = shapes.count("layer1.0.conv3.weight") > 0;
+  int64_t blocks[4];
+  for (int stage = 0; stage < 4; ++stage) {
+    const std::string prefix = "layer" + std::to_string(stage + 1) + ".";
+    int64_t n = 0;
+    while (shapes.count(prefix + std::to_string(n) + ".conv1.weight")) ++n;
+    blocks[stage] = n;
+  }
+  for (const Layout& layout : kLayouts) {
+    if (layout.bottleneck != bottleneck || !std::equal(blocks, blocks + 4, layout.blocks)) continue;
+    ResNetOptions options;
+    options.depth(layout.depth).in_channels(stem[1]).small_stem(stem[2] == 3);
+    const auto fc = shapes.find("fc.weight");
+    options.classifier(fc != shapes.end());
+    if (fc != shapes.end()) {
+      if (fc->second.size() != 2) return std::nullopt;
+      options.num_classes(fc->second[0]);
+    }
+    return options;
+  }
+  return std::nullopt;
 }
 
 // ---- blocks ------------------------------------------------------------------------------------------
@@ -114,7 +149,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options_) : options(options_) {
 }
 
 void ResNetImpl::reset() {
-  const Arch arch = archOf(options.depth());
+  const Layout& arch = archOf(options.depth());
   const int64_t expansion = arch.bottleneck ? BottleneckImpl::kExpansion : BasicBlockImpl::kExpansion;
   names_.clear();
   if (options.small_stem()) {

@@ -6,6 +6,8 @@
 
 #include <torch/torch.h>
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -92,5 +94,15 @@ TORCH_MODULE(ResNet);
 
 // The valid depths, for messages: "18, 34, 50, 101 or 152".
 bool isResNetDepth(int64_t depth);
+
+// Tensor names and shapes of a state dict (a safetensors header's, or a module's).
+using TensorShapes = std::map<std::string, std::vector<int64_t>>;
+
+// The torchvision ResNet whose state dict these names and shapes are: depth (from the block kind and the
+// blocks per stage, the same layout table that builds the networks), in_channels and small_stem (from
+// conv1.weight), classifier and num_classes (from fc.weight); hidden_layer and zero_init_residual keep
+// their defaults. std::nullopt when they are no ResNet's (no 4-d conv1.weight with a 3x3 or 7x7 kernel,
+// or a layout of no depth). Reads names and shapes only; loading the weights checks every tensor.
+std::optional<ResNetOptions> inferResNet(const TensorShapes& shapes);
 
 }  // namespace byol

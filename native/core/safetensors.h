@@ -6,6 +6,8 @@
 // JSON is parsed strictly (depth-limited, no duplicate keys), every dtype, shape and offset is checked
 // (offsets inside the data, tiling it without gaps or overlaps, byte length = numel * item size), and
 // any problem is a FormatError naming the file and what is wrong. Nothing is returned half-parsed.
+// One parser serves both reads: the header alone (readSafetensorsHeader: names, dtypes, shapes, offsets,
+// without reading the data section) and the whole file (readSafetensors: the header, then the tensors).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -33,9 +35,33 @@ struct SafetensorsContents {
 
 constexpr uint64_t kSafetensorsMaxHeader = 100ull * 1000 * 1000;
 
+// One tensor as the header describes it; [begin, end) are byte offsets into the data section.
+struct SafetensorsEntry {
+  std::string name;
+  at::ScalarType dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;
+};
+
+struct SafetensorsHeader {
+  std::vector<SafetensorsEntry> tensors;  // in data order
+  Metadata metadata;                      // in header order
+  uint64_t dataStart = 0;                 // the data section's position in the file: 8 + header length
+  uint64_t dataSize = 0;                  // its length: the file size - dataStart
+};
+
 // "F32" <-> at::kFloat etc. Throws FormatError for names this library does not read.
 at::ScalarType safetensorsDtype(const std::string& name);
 std::string safetensorsDtypeName(at::ScalarType type);
+
+// Parses the header of a file of `fileSize` bytes from its first `size` bytes: the 8-byte length (all of a
+// shorter file), then the header when the length is valid; more is allowed, up to the whole file. Every
+// check of the full parse, the offsets against the data section's size, without touching the data.
+// `source` names the file in error messages; too few bytes for a valid length is a RangeError (the caller's).
+SafetensorsHeader parseSafetensorsHeader(const uint8_t* data, size_t size, uint64_t fileSize,
+                                         const std::string& source = "buffer");
+// Reads the 8-byte length and the header of `path` only (not the tensor data) and parses them as above.
+SafetensorsHeader readSafetensorsHeader(const std::string& path);
 
 // Parses a whole file image; `source` names it in error messages. Tensors are fresh CPU copies.
 SafetensorsContents parseSafetensors(const uint8_t* data, size_t size, const std::string& source = "buffer");

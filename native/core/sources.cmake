@@ -11,6 +11,7 @@ set(BYOL_CORE_SOURCES
   native/core/layers.cc
   native/core/resnet.cc
   native/core/mlp.cc
+  native/core/json.cc
   native/core/safetensors.cc
   native/core/state_dict.cc
   native/core/host_allocator.cc

@@ -17,6 +17,12 @@ using byol::test::maxRelDiff;
 
 namespace {
 
+byol::TensorShapes shapesOf(const torch::nn::Module& m) {
+  byol::TensorShapes shapes;
+  for (const auto& [name, t] : byol::stateDict(m)) shapes[name] = t.sizes().vec();
+  return shapes;
+}
+
 int64_t countParameters(const torch::nn::Module& m) {
   int64_t n = 0;
   for (const auto& p : m.parameters()) n += p.numel();
@@ -211,6 +217,60 @@ TEST(ResNet, ChannelsLastGivesTheSameOutputs) {
   }
   at::Tensor y = net->forward(x.contiguous(at::MemoryFormat::ChannelsLast));
   EXPECT_LT(maxRelDiff(y, ref), 1e-4);
+}
+
+TEST(ResNet, InferredFromTheStateDictOfEveryDepthStemChannelsAndClassifier) {
+  std::vector<byol::ResNetOptions> variants;
+  for (const int64_t depth : {18, 34, 50, 101, 152}) {
+    variants.push_back(byol::ResNetOptions().depth(depth));  // torchvision's defaults: 3 channels, fc to 1000
+    variants.push_back(byol::ResNetOptions().depth(depth).in_channels(1).small_stem(true).classifier(false));
+  }
+  variants.push_back(byol::ResNetOptions().depth(18).small_stem(true).num_classes(10));
+  variants.push_back(byol::ResNetOptions().depth(50).in_channels(4).classifier(false));
+  for (const auto& built : variants) {
+    byol::ResNet net(built);
+    const byol::TensorShapes shapes = shapesOf(*net);
+    const auto inferred = byol::inferResNet(shapes);
+    ASSERT_TRUE(inferred.has_value()) << *net;
+    EXPECT_EQ(inferred->depth(), built.depth()) << *net;
+    EXPECT_EQ(inferred->in_channels(), built.in_channels()) << *net;
+    EXPECT_EQ(inferred->small_stem(), built.small_stem()) << *net;
+    EXPECT_EQ(inferred->classifier(), built.classifier()) << *net;
+    if (built.classifier()) {
+      EXPECT_EQ(inferred->num_classes(), built.num_classes()) << *net;
+    }
+    // What was inferred builds the same state dict: every name with its shape.
+    if (built.depth() <= 50) {
+      EXPECT_EQ(shapesOf(*byol::ResNet(*inferred)), shapes) << *net;
+    }
+  }
+}
+
+TEST(ResNet, InferenceSaysNoneForWhatIsNoResNet) {
+  EXPECT_FALSE(byol::inferResNet({}).has_value());
+  EXPECT_FALSE(byol::inferResNet(shapesOf(*byol::MLP(byol::MLPOptions(64).hidden_size(32).out_features(16)))).has_value());
+  const byol::TensorShapes resnet18 = shapesOf(*byol::ResNet(byol::ResNetOptions().depth(18)));
+  ASSERT_TRUE(byol::inferResNet(resnet18).has_value());
+  auto without = [&](const std::string& prefix) {
+    byol::TensorShapes s;
+    for (const auto& [name, shape] : resnet18) if (name.rfind(prefix, 0) != 0) s[name] = shape;
+    return s;
+  };
+  // A stage with a block of no depth's layout (2, 2, 1, 2), a missing stage, no stem.
+  EXPECT_FALSE(byol::inferResNet(without("layer3.1.")).has_value());
+  EXPECT_FALSE(byol::inferResNet(without("layer4.")).has_value());
+  EXPECT_FALSE(byol::inferResNet(without("conv1.")).has_value());
+  // A stem that is no ResNet's (5x5 kernel, not 4-d), an fc that is not a matrix.
+  auto with = [&](const std::string& name, std::vector<int64_t> shape) {
+    byol::TensorShapes s = resnet18;
+    s[name] = std::move(shape);
+    return s;
+  };
+  EXPECT_FALSE(byol::inferResNet(with("conv1.weight", {64, 3, 5, 5})).has_value());
+  EXPECT_FALSE(byol::inferResNet(with("conv1.weight", {64, 3, 7})).has_value());
+  EXPECT_FALSE(byol::inferResNet(with("fc.weight", {1000})).has_value());
+  // Bottleneck blocks (a conv3) in ResNet-18's 2, 2, 2, 2 layout: no torchvision ResNet.
+  EXPECT_FALSE(byol::inferResNet(with("layer1.0.conv3.weight", {64, 64, 1, 1})).has_value());
 }
 
 TEST(MLP, ShapesKeysAndBadInput) {

@@ -61,6 +61,34 @@ std::string python() {
 
 std::string interopScript() { return std::string(BYOL_SOURCE_DIR) + "/scripts/python/safetensors_interop.py"; }
 
+void writeFile(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// The message a read throws, or "" when it succeeds.
+template <typename Read>
+std::string errorOf(Read&& read) {
+  try {
+    read();
+    return "";
+  } catch (const byol::FormatError& e) {
+    return e.what();
+  }
+}
+
+// Bytes this process has read through read(2)/pread(2) so far (Linux /proc/self/io "rchar").
+int64_t bytesRead() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  int64_t value = -1;
+  while (io >> key >> value) {
+    if (key == "rchar:") return value;
+  }
+  return -1;
+}
+
 bool pythonHasTorchvision() {
   return std::system((python() + " " + interopScript() + " probe > /dev/null 2>&1").c_str()) == 0;
 }
@@ -145,6 +173,169 @@ TEST(Safetensors, CorruptFilesAreClearErrors) {
       },
       "(overlaps another tensor)");
   expectThrowContaining<FormatError>([&] { byol::readSafetensors("/nonexistent/x.safetensors"); }, "cannot open");
+}
+
+TEST(SafetensorsHeader, MatchesTheFullParse) {
+  const fs::path dir = tempDir();
+  byol::NamedTensors tensors = {
+      {"z.first", torch::randn({3, 4})},
+      {"a.half", torch::randn({5}).to(at::kHalf)},
+      {"m.bf16", torch::randn({2, 2, 1}).to(at::kBFloat16)},
+      {"scalar", torch::tensor(int64_t{7})},
+      {"empty", torch::zeros({0, 3})},
+      {"flags", torch::ones({3}, at::kBool)},
+      {"bytes", torch::randint(0, 255, {9}, at::kByte)},
+  };
+  const std::string bytes = byol::serializeSafetensors(tensors, {{"format", "pt"}, {"step", "12"}});
+  const fs::path path = dir / "h.safetensors";
+  writeFile(path, bytes);
+  const auto full = byol::readSafetensors(path.string());
+  const auto header = byol::readSafetensorsHeader(path.string());
+  const auto fromBuffer = byol::parseSafetensorsHeader(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                                                       bytes.size(), "buffer");
+  ASSERT_EQ(header.tensors.size(), full.tensors.size());
+  ASSERT_EQ(fromBuffer.tensors.size(), full.tensors.size());
+  uint64_t offset = 0;
+  for (size_t i = 0; i < full.tensors.size(); ++i) {
+    const auto& entry = header.tensors[i];
+    EXPECT_EQ(entry.name, full.tensors[i].first);
+    EXPECT_EQ(entry.dtype, full.tensors[i].second.scalar_type()) << entry.name;
+    EXPECT_EQ(entry.shape, full.tensors[i].second.sizes().vec()) << entry.name;
+    EXPECT_EQ(entry.begin, offset) << entry.name;  // data order, tiling the data section
+    EXPECT_EQ(entry.end - entry.begin, full.tensors[i].second.nbytes()) << entry.name;
+    offset = entry.end;
+    EXPECT_EQ(fromBuffer.tensors[i].name, entry.name);
+    EXPECT_EQ(fromBuffer.tensors[i].begin, entry.begin);
+  }
+  EXPECT_EQ(header.metadata, full.metadata);
+  // Fewer bytes than the length and the header is the caller's mistake, not the file's.
+  expectThrowContaining<byol::RangeError>(
+      [&] { byol::parseSafetensorsHeader(reinterpret_cast<const uint8_t*>(bytes.data()), 20, bytes.size()); },
+      "size: expected at least the first " + std::to_string(header.dataStart) + " bytes of the file");
+  EXPECT_EQ(header.metadata, (byol::Metadata{{"format", "pt"}, {"step", "12"}}));
+  EXPECT_EQ(header.dataStart + header.dataSize, bytes.size());
+  EXPECT_EQ(offset, header.dataSize);
+  // The tensors' bytes are where the offsets say.
+  for (size_t i = 0; i < full.tensors.size(); ++i) {
+    const auto& entry = header.tensors[i];
+    EXPECT_EQ(std::memcmp(bytes.data() + header.dataStart + entry.begin, full.tensors[i].second.data_ptr(),
+                          entry.end - entry.begin), 0) << entry.name;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(SafetensorsHeader, RejectsWhatTheFullParseRejectsWithTheSameMessage) {
+  // The corrupt files of CorruptFilesAreClearErrors, plus a few thousand mutations of a real state dict: the
+  // header read and the full read accept the same files and say the same thing about the others.
+  const fs::path dir = tempDir();
+  const fs::path path = dir / "c.safetensors";
+  const std::string eight(8, '\0');
+  auto entry = [](const std::string& dtype, const std::string& shape, const std::string& offsets) {
+    return "{\"t\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":" + offsets + "}}";
+  };
+  std::vector<std::string> files = {
+      "", "abc", std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8) + "{}", withHeader("{}", "").substr(0, 9),
+      withHeader("{\"t\":", ""), withHeader("{\"a\":1,\"a\":2}", ""),
+      withHeader(std::string(100, '[') + std::string(100, ']'), ""), withHeader("[]", ""), withHeader("{}", ""),
+      withHeader(entry("F8", "[2]", "[0,8]"), eight), withHeader(entry("F32", "[2]", "[0,16]"), eight),
+      withHeader(entry("F32", "[3]", "[0,8]"), eight), withHeader(entry("F32", "[-2]", "[0,8]"), eight),
+      withHeader(entry("F32", "[4294967296,4294967296,4294967296]", "[0,8]"), eight),
+      withHeader(entry("F32", "[2]", "[8,0]"), eight), withHeader(entry("F32", "[1]", "[4,8]"), eight),
+      withHeader(entry("F32", "[1]", "[0,4]"), eight), withHeader(entry("F32", "[2]", "[0,8]"), eight),
+      withHeader("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                 "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", eight),
+  };
+  torch::manual_seed(5);
+  auto model = byol::ResNet(byol::ResNetOptions().depth(18).small_stem(true).classifier(false));
+  auto small = std::make_shared<torch::nn::Module>();
+  small->register_module("conv1", model->conv1.ptr());
+  small->register_module("bn1", model->bn1.ptr());
+  const std::string good = byol::serializeSafetensors(byol::stateDict(*small));
+  uint64_t headerLen = 0;
+  for (int i = 7; i >= 0; --i) headerLen = (headerLen << 8) | static_cast<uint8_t>(good[i]);
+  std::mt19937 rng(99);
+  for (int trial = 0; trial < 1500; ++trial) {
+    std::string bytes = good;
+    const int kind = trial % 4;
+    if (kind == 0) {
+      for (int k = 0, n = 1 + rng() % 3; k < n; ++k) bytes[8 + rng() % headerLen] ^= static_cast<char>(1 + rng() % 255);
+    } else if (kind == 1) {  // cut anywhere: in the length, the header or the data
+      bytes.resize(rng() % bytes.size());
+    } else if (kind == 2) {
+      const uint64_t lie = rng() % 3 == 0 ? (uint64_t{1} << (rng() % 64)) : headerLen + (rng() % 64) - 32;
+      for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((lie >> (8 * i)) & 0xFF);
+    } else {
+      std::vector<size_t> digits;
+      for (size_t i = 8; i < 8 + headerLen; ++i) if (bytes[i] >= '0' && bytes[i] <= '9') digits.push_back(i);
+      bytes[digits[rng() % digits.size()]] = static_cast<char>('0' + rng() % 10);
+    }
+    files.push_back(std::move(bytes));
+  }
+  int accepted = 0, rejected = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    writeFile(path, files[i]);
+    const std::string full = errorOf([&] { byol::readSafetensors(path.string()); });
+    const std::string header = errorOf([&] { byol::readSafetensorsHeader(path.string()); });
+    ASSERT_EQ(header, full) << "file " << i;
+    if (full.empty()) {
+      ++accepted;
+    } else {
+      ++rejected;
+      EXPECT_EQ(full.rfind("safetensors: " + path.string() + ": ", 0), 0u) << full;  // names the file
+    }
+  }
+  EXPECT_GT(accepted, 5);     // the good files and mutations that stay well-formed
+  EXPECT_GT(rejected, 1000);
+  fs::remove_all(dir);
+}
+
+TEST(SafetensorsHeader, ReadsTheHeaderButNotTheData) {
+  const fs::path dir = tempDir();
+  const fs::path path = dir / "big.safetensors";
+  const int64_t n = 4 << 20;  // 16 MiB of float32
+  byol::writeSafetensors(path.string(), {{"big", torch::zeros({n})}, {"small", torch::ones({3})}});
+  const int64_t before = bytesRead();
+  if (before < 0) GTEST_SKIP() << "no /proc/self/io rchar on this system";
+  const auto header = byol::readSafetensorsHeader(path.string());
+  const int64_t headerBytes = bytesRead() - before;
+  ASSERT_EQ(header.tensors.size(), 2u);
+  EXPECT_EQ(header.tensors[0].shape, std::vector<int64_t>{n});
+  EXPECT_LT(headerBytes, 4096) << "the header read read " << headerBytes << " bytes";
+  // The control: the full read reads it all (so the count above would have seen a data read).
+  const int64_t mid = bytesRead();
+  byol::readSafetensors(path.string());
+  EXPECT_GE(bytesRead() - mid, n * 4);
+
+  // A data section cut short is still refused: the offsets are checked against the file's size.
+  fs::resize_file(path, fs::file_size(path) - 4);
+  expectThrowContaining<byol::FormatError>([&] { byol::readSafetensorsHeader(path.string()); },
+                                           "run past the data section");
+  // A header cut short: its length exceeds the file.
+  fs::resize_file(path, header.dataStart - 1);
+  expectThrowContaining<byol::FormatError>([&] { byol::readSafetensorsHeader(path.string()); },
+                                           "exceeds the file (" + std::to_string(header.dataStart - 1) + " bytes)");
+  expectThrowContaining<byol::FormatError>([&] { byol::readSafetensorsHeader((dir / "missing").string()); },
+                                           "safetensors: cannot open '" + (dir / "missing").string() +
+                                               "': No such file or directory");
+  expectThrowContaining<byol::FormatError>([&] { byol::readSafetensorsHeader(dir.string()); },
+                                           "': not a regular file");
+  fs::remove_all(dir);
+}
+
+TEST(SafetensorsHeader, ResNetInferredFromASavedFile) {
+  const fs::path dir = tempDir();
+  const fs::path path = dir / "w.safetensors";
+  byol::ResNet net(byol::ResNetOptions().depth(34).in_channels(1).small_stem(true).classifier(false));
+  byol::saveModule(*net, path.string(), at::kHalf);
+  byol::TensorShapes shapes;
+  for (const auto& entry : byol::readSafetensorsHeader(path.string()).tensors) shapes[entry.name] = entry.shape;
+  const auto inferred = byol::inferResNet(shapes);
+  ASSERT_TRUE(inferred.has_value());
+  EXPECT_EQ(inferred->depth(), 34);
+  EXPECT_EQ(inferred->in_channels(), 1);
+  EXPECT_TRUE(inferred->small_stem());
+  EXPECT_FALSE(inferred->classifier());
+  fs::remove_all(dir);
 }
 
 TEST(Safetensors, MutatedFilesNeverCrashAndNeverHalfLoad) {
