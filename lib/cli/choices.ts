@@ -12,6 +12,7 @@ export type OptimizerName = (typeof OPTIMIZERS)[number];
 export const VIEW_PRESETS = ['byol', 'byol-pytorch', 'small-gray'] as const;
 export type ViewPreset = (typeof VIEW_PRESETS)[number];
 
+// Projection and hidden sizes are not here: absent, they take the learner's defaults (native/core/learner.h).
 export const TRAIN_DEFAULTS = {
   arch: 'resnet50' as ArchitectureName,
   smallStem: false,
@@ -21,8 +22,6 @@ export const TRAIN_DEFAULTS = {
   lr: 0.2,
   weightDecay: 1.5e-6,
   tau: 0.99,
-  projectionSize: 256,
-  hiddenSize: 4096,
   views: 'byol' as ViewPreset,
   seed: 0,
 };

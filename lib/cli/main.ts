@@ -80,10 +80,11 @@ export function buildProgram(): Command {
     .option('--lars-trust <x>', "LARS's trust coefficient eta (default 0.001, the paper's; solo-learn uses 0.02 on CIFAR)", number(0))
     .option('--warmup-steps <n>', 'linear warm-up steps (default: 5% of the run)', integer(0))
     .option('--tau <x>', "tau_base of the target's EMA (cosine schedule to 1)", number(0), TRAIN_DEFAULTS.tau)
-    .option('--projection-size <n>', 'output size of projector and predictor', integer(1), TRAIN_DEFAULTS.projectionSize)
-    .option('--hidden-size <n>', 'hidden size of projector and predictor', integer(1), TRAIN_DEFAULTS.hiddenSize)
+    .option('--projection-size <n>', "output size of projector and predictor (default: the learner's, 256)", integer(1))
+    .option('--hidden-size <n>', "hidden size of projector and predictor (default: the learner's, 4096)", integer(1))
     .addOption(new Option('--views <preset>', 'augmentation views').choices(VIEW_PRESETS).default(TRAIN_DEFAULTS.views))
     .option('--seed <n>', 'seed of the weights, the data order and the views', integer(0), TRAIN_DEFAULTS.seed)
+    .option('--log-every <n>', 'steps between reads of the loss (progress and metrics.jsonl rows); every loss is kept', integer(1), 1)
     .option('--checkpoint-every <n>', 'steps between checkpoints (default: once per epoch, at most 500)', integer(1))
     .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
     .action(
@@ -102,14 +103,14 @@ export function buildProgram(): Command {
           ...(o.warmupSteps !== undefined ? { warmupSteps: o.warmupSteps as number } : {}),
           ...(o.larsTrust !== undefined ? { trustCoefficient: o.larsTrust as number } : {}),
           tau: o.tau as number,
-          projectionSize: o.projectionSize as number,
-          hiddenSize: o.hiddenSize as number,
+          ...(o.projectionSize !== undefined ? { projectionSize: o.projectionSize as number } : {}),
+          ...(o.hiddenSize !== undefined ? { hiddenSize: o.hiddenSize as number } : {}),
           views: o.views as ViewPreset,
           seed: o.seed as number,
           ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery as number } : {}),
         };
         const { runTrain } = await import('./train-run.js');
-        const s = await runTrain(config, { out: o.out as string, resume: Boolean(o.resume), progress: o.progress as 'auto' });
+        const s = await runTrain(config, { out: o.out as string, resume: Boolean(o.resume), progress: o.progress as 'auto', logEvery: o.logEvery as number });
         process.stdout.write(
           `trained ${s.steps} steps (from step ${s.resumedFrom}) in ${s.seconds.toFixed(0)} s, ${s.imagesPerSecond.toFixed(1)} images/s, ` +
             `final loss ${s.finalLoss.toFixed(4)}\nencoder: ${s.encoderPath}\nmetrics: ${s.metricsPath}\nloss plot: ${s.plotPath}\n`,

@@ -48,8 +48,9 @@ export interface TrainConfig {
   warmupSteps?: number;
   /** tau_base of the target's EMA (cosine schedule to 1). */
   tau: number;
-  projectionSize: number;
-  hiddenSize: number;
+  /** Projector/predictor sizes; absent: the learner's defaults. */
+  projectionSize?: number;
+  hiddenSize?: number;
   views: ViewPreset;
   seed: number;
   /** Optimizer steps between checkpoints. Default: once per epoch, at most every 500 steps. */
@@ -60,6 +61,8 @@ export interface TrainRunOptions {
   out: string;
   resume?: boolean;
   progress?: ProgressMode;
+  /** Steps between reads of the loss (progress, metrics.jsonl rows). Default 1. */
+  logEvery?: number;
   /** Where messages go (default: stderr). */
   log?: (message: string) => void;
 }
@@ -103,8 +106,8 @@ export function checkTrainConfig(c: TrainConfig): void {
   if (c.trustCoefficient !== undefined && !(c.trustCoefficient > 0 && Number.isFinite(c.trustCoefficient)))
     throw new RangeError(`lars-trust: expected a positive number, received ${String(c.trustCoefficient)}`);
   if (!(c.tau >= 0 && c.tau <= 1)) throw new RangeError(`tau: expected a number in [0, 1], received ${String(c.tau)}`);
-  positiveInteger('projection-size', c.projectionSize);
-  positiveInteger('hidden-size', c.hiddenSize);
+  if (c.projectionSize !== undefined) positiveInteger('projection-size', c.projectionSize);
+  if (c.hiddenSize !== undefined) positiveInteger('hidden-size', c.hiddenSize);
   if (!Number.isSafeInteger(c.seed) || c.seed < 0) throw new RangeError(`seed: expected an integer >= 0, received ${String(c.seed)}`);
   if (c.checkpointEvery !== undefined) positiveInteger('checkpoint-every', c.checkpointEvery);
 }
@@ -201,6 +204,7 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
     resume: options.resume ?? false,
     encoderPath,
     progress: options.progress ?? 'auto',
+    logEvery: options.logEvery ?? 1,
     onStep: async (info) => {
       // Opened at the first step this run makes: rows a stopped run wrote after its last checkpoint go.
       metrics ??= await MetricsWriter.open(metricsPath, { resumeAt: info.step });

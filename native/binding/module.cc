@@ -49,9 +49,9 @@ Napi::Value createModule(const Napi::CallbackInfo& info) {
     return Module::wrap(env, handleOf(torch::nn::AnyModule(ResNet(options)), "resnet" + std::to_string(depth)));
   }
   if (kind == "mlp") {
-    auto options = MLPOptions(intOption(o, "inFeatures", 2048))
-                       .hidden_size(intOption(o, "hiddenSize", 4096))
-                       .out_features(intOption(o, "projectionSize", 256));
+    auto options = MLPOptions(intOption(o, "inFeatures", 2048));  // core's defaults for the sizes not given
+    options.hidden_size(intOption(o, "hiddenSize", options.hidden_size()));
+    options.out_features(intOption(o, "projectionSize", options.out_features()));
     return Module::wrap(env, handleOf(torch::nn::AnyModule(MLP(options)), "mlp"));
   }
   if (kind == "conv2d") {

@@ -23,7 +23,8 @@
 
 #include "core/augment.h"
 #include "core/mlp.h"
-#include "core/optim.h"  // Optimizer, NamedTensors
+#include "core/named_tensors.h"
+#include "core/optim.h"
 
 namespace byol {
 

@@ -32,6 +32,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/named_tensors.h"
+
 namespace byol {
 
 enum class OptimizerKind { SGD, Adam, AdamW, LARS };
@@ -63,7 +65,6 @@ void validateOptimizerOptions(OptimizerKind kind, const OptimizerOptions& option
 // lr: a finite number >= 0.
 void validateLearningRate(double lr);
 
-using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 class Optimizer {
  public:

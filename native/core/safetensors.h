@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/named_tensors.h"
+
 namespace byol {
 
 class FormatError : public std::runtime_error {
@@ -25,7 +27,6 @@ class FormatError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 using Metadata = std::vector<std::pair<std::string, std::string>>;
 
 struct SafetensorsContents {

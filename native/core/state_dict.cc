@@ -5,6 +5,7 @@
 
 #include "core/dtype.h"
 #include "core/errors.h"
+#include "core/safetensors.h"
 #include "core/tensor_checks.h"
 
 namespace byol {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/safetensors.h"
+#include "core/named_tensors.h"
 
 namespace byol {
 
