@@ -61,7 +61,7 @@ async function measure(dist) {
   const x = rand([batch, 3, size, size]);
 
   async function loop(n, readLoss) {
-    const walls = [], phases = [], overheads = [];
+    const walls = [], phases = [], overheads = [], each = Object.fromEntries(PHASES.map((k) => [k, []]));
     const s0 = stats?.();
     const t0 = performance.now();
     let loss = 0;
@@ -73,6 +73,7 @@ async function measure(dist) {
       const sum = PHASES.reduce((acc, k) => acc + r.timings[k], 0);
       walls.push(wall);
       phases.push(sum);
+      for (const k of PHASES) each[k].push(r.timings[k]);
       overheads.push(wall - sum);
     }
     const total = performance.now() - t0;
@@ -85,6 +86,7 @@ async function measure(dist) {
       jobsPerStep: s1 ? (s1.jobs - s0.jobs) / n : null,
       drainsPerStep: s1 ? (s1.drains - s0.drains) / n : null,
       loss: readLoss ? loss : null,
+      phaseMedians: Object.fromEntries(PHASES.map((k) => [k, median(each[k])])),
     };
   }
   await loop(warmup, true);
@@ -135,6 +137,11 @@ if (process.argv.includes('--compare')) {
     `per round ms/step (step alone): before ${results.before.map((x) => fmt(x.plain.msPerStep)).join(', ')}; ` +
       `after ${results.after.map((x) => fmt(x.plain.msPerStep)).join(', ')}`,
   ];
+  const phaseLine = (side) => {
+    const list = results[side];
+    return PHASES.map((k) => `${k} ${fmt(median(list.map((x) => x.plain.phaseMedians[k])))}`).join(', ');
+  };
+  lines.push(`phase medians, ms (step alone): before ${phaseLine('before')}; after ${phaseLine('after')}`);
   const b = med(results.before, 'plain'), a = med(results.after, 'plain');
   lines.push(`after - before, ms/step: ${fmt(a.msPerStep - b.msPerStep)} (step alone), ` +
     `${fmt(med(results.after, 'reading').msPerStep - med(results.before, 'reading').msPerStep)} (reading the loss); ` +
@@ -147,6 +154,7 @@ if (process.argv.includes('--compare')) {
   } else {
     console.log(`learner.step fixed overhead, ${r.dist}: tiny encoder, batch 4, 16 px, ${r.views} views, ${r.steps} steps per loop, ` +
       `threads ${r.threads}, executorStats ${r.executorStats ? 'yes' : 'n/a'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' / ')}`);
-    console.log(['', ...HEADER, row('step', r.plain), row('step + read loss', r.reading)].join('\n'));
+    console.log(['', ...HEADER, row('step', r.plain), row('step + read loss', r.reading), '',
+      `phase medians, ms (step alone): ${PHASES.map((k) => `${k} ${fmt(r.plain.phaseMedians[k])}`).join(', ')}`].join('\n'));
   }
 }
