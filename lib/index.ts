@@ -26,6 +26,7 @@ export {
   noGrad,
   tidy,
   memory,
+  executorStats,
   libtorchInfo,
   releaseHostCache,
   type MemoryInfo,

@@ -98,6 +98,14 @@ export function memory(): MemoryInfo {
   return native.memory();
 }
 
+/**
+ * Jobs submitted to the native executor and synchronous drains (waits for it) since the addon loaded: a training
+ * step is one job and no drain, which tests and profiling can check.
+ */
+export function executorStats(): { jobs: number; drains: number } {
+  return native.executorStats();
+}
+
 /** Returns the host allocator's cached (freed, kept for reuse) tensor memory to the OS. */
 export function releaseHostCache(): void {
   native.releaseHostCache();

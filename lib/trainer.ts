@@ -116,7 +116,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let cursor = { epoch: position.epoch, batch: position.batch };
   let nextBatch = data.batch(cursor.epoch, cursor.batch);
   // Steps whose results are not read yet: read together at the next logged step or checkpoint.
-  let unread: { step: number; epoch: number; micro: StepResult[]; info: Omit<StepInfo, 'loss' | 'collapse'> }[] = [];
+  let unread: { micro: StepResult[]; info: Omit<StepInfo, 'loss' | 'collapse'> }[] = [];
   const stopped = (step: number, error: unknown): never => {
     if (error instanceof BYOLError)
       throw new TrainingError(
@@ -139,7 +139,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           collapse = r.collapse;
         }
       } catch (error) {
-        stopped(entry.step - 1, error);
+        stopped(entry.info.step - 1, error);
       }
       position.losses.push(loss);
       last = { ...entry.info, loss, collapse };
@@ -186,8 +186,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       position = { step: position.step + 1, ...cursor, losses: position.losses };
       unread.push({
-        step: position.step,
-        epoch: position.epoch,
         micro,
         info: {
           step: position.step,
@@ -201,7 +199,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const checkpointNow = options.checkpointDir !== undefined && (position.step % checkpointEvery === 0 || position.step === totalSteps);
       if (position.step % logEvery === 0 || position.step === totalSteps || checkpointNow) await readUnread();
       if (checkpointNow) {
-        lastCheckpoint = await saveCheckpoint(options.checkpointDir!, learner, optimizer, { ...position, losses: [...position.losses] });
+        lastCheckpoint = await saveCheckpoint(options.checkpointDir!, learner, optimizer, position);
         await pruneCheckpoints(options.checkpointDir!, keep);
       }
     }

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { BYOL, BYOLError } from '../lib/byol.js';
-import { native } from '../lib/native.js';
+import { executorStats } from '../lib/runtime.js';
 import { SGD } from '../lib/optim.js';
 import { manualSeed, rand, Tensor } from '../lib/tensor.js';
 import { tinyEncoder } from './fixtures/tiny-encoder.js';
@@ -40,22 +40,22 @@ describe('BYOL.step: one native job', () => {
     const opt = new SGD(learner.parameters(), { lr: 0.01 });
     const batch = rand([4, 3, 16, 16]);
     await learner.step(batch, opt); // warm-up
-    const before = native.executorStats();
+    const before = executorStats();
     const result = await learner.step(batch, opt);
-    const after = native.executorStats();
+    const after = executorStats();
     expect(after.jobs - before.jobs).toBe(1);
     expect(after.drains - before.drains).toBe(0);
     // Reading the loss is the caller's choice, later; it costs no job.
     expect(Number.isFinite(result.loss)).toBe(true);
     expect(result.optimizerStepped).toBe(true);
-    expect(native.executorStats().jobs).toBe(after.jobs);
+    expect(executorStats().jobs).toBe(after.jobs);
   });
 
   it('updateMovingAverage is one job too', async () => {
     const learner = makeLearner(1);
-    const before = native.executorStats();
+    const before = executorStats();
     await learner.updateMovingAverage();
-    expect(native.executorStats().jobs - before.jobs).toBe(1);
+    expect(executorStats().jobs - before.jobs).toBe(1);
     expect(learner.state.step).toBe(1);
   });
 

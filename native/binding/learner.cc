@@ -56,11 +56,7 @@ StepOptions stepOptions(const Napi::Value& o, double lr) {
   BYOL_EXPECT_TYPE(o.IsObject() && !o.IsArray(), "options: expected an object, received ", describe(o));
   options.accumulate = intOption(o, "accumulate", options.accumulate);
   const Napi::Value maxGradNorm = option(o, "maxGradNorm");
-  if (!maxGradNorm.IsUndefined()) {
-    options.maxGradNorm = numberArg(maxGradNorm, "maxGradNorm");
-    BYOL_EXPECT_RANGE(options.maxGradNorm > 0, "maxGradNorm: expected a positive number, received ",
-                      options.maxGradNorm);
-  }
+  if (!maxGradNorm.IsUndefined()) options.maxGradNorm = numberArg(maxGradNorm, "maxGradNorm");
   options.validate();
   return options;
 }
@@ -80,9 +76,9 @@ Napi::Value outcomeObject(Napi::Env env, StepOutcome& r) {
   // On the CPU the values are already in host memory: hand them over as numbers (no tensor wrapper per step).
   // On a device they stay a tensor until JS reads them, since reading is a synchronisation.
   if (r.metrics.is_cpu()) {
-    const auto values = r.metrics.to(at::kDouble);
-    out.Set("loss", values[0].item<double>());
-    out.Set("collapse", values[1].item<double>());
+    const at::Tensor values = r.metrics.to(at::kDouble).contiguous();
+    out.Set("loss", values.data_ptr<double>()[0]);
+    out.Set("collapse", values.data_ptr<double>()[1]);
   } else {
     out.Set("metrics", Tensor::wrap(env, r.metrics));
   }

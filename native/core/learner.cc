@@ -76,8 +76,8 @@ void LearnerOptions::validate() const {
 
 void StepOptions::validate() const {
   BYOL_EXPECT_RANGE(accumulate >= 1, "accumulate: expected a positive integer, received ", accumulate);
-  BYOL_EXPECT_RANGE(maxGradNorm >= 0 && std::isfinite(maxGradNorm),
-                    "maxGradNorm: expected a positive number, received ", maxGradNorm);
+  BYOL_EXPECT_RANGE(!maxGradNorm || (*maxGradNorm > 0 && std::isfinite(*maxGradNorm)),
+                    "maxGradNorm: expected a positive number, received ", maxGradNorm.value_or(0));
   validateLearningRate(lr);
 }
 
@@ -235,7 +235,7 @@ StepOutcome Learner::step(const StepInput& input, Optimizer& optimizer, const St
   pendingMicroBatches_ = 0;
 
   if (gradientsComplete_) gradientsComplete_(onlineParams_);
-  if (options.maxGradNorm > 0) optimizer.clipGradNormLazily(options.maxGradNorm);
+  if (options.maxGradNorm) optimizer.clipGradNormLazily(*options.maxGradNorm);
   optimizer.step(options.lr);
   optimizer.zeroGrad();
   out.timings.optimizer = clock.lap();

@@ -81,8 +81,8 @@ struct StepOptions {
   // Micro-batches per optimizer step: the gradients of loss / accumulate add up over `accumulate` calls and
   // the optimizer, the EMA and the tau schedule advance on the last one.
   int64_t accumulate = 1;
-  // Clip the gradients' global L2 norm to this before the optimizer step (as clip_grad_norm_); 0: off.
-  double maxGradNorm = 0;
+  // When set (> 0), clip the gradients' global L2 norm to it before the optimizer step (as clip_grad_norm_).
+  std::optional<double> maxGradNorm;
   // The optimizer's learning rate for this step.
   double lr = 0;
   void validate() const;
