@@ -34,6 +34,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { pythonPath, startPythonSide } from './python-side.mjs';
+import { arg, median } from './cli.mjs';
 
 const oneShot = process.argv.includes('--one');
 // The caller's environment, before the side-by-side mode changes it: what the scaling processes get.
@@ -49,15 +50,10 @@ const { Adam, BYOL, byolPytorchDefault, byolView1, byolView2, getNumThreads, lib
 const peakRssMiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
 
 const here = dirname(fileURLToPath(import.meta.url));
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const batch = Number(arg('batch', 16)), size = Number(arg('size', 64));
 const iters = Number(arg('iters', 3)), warmup = Number(arg('warmup', 1));
 const threads = getNumThreads();
 const python = pythonPath();
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const PHASES = ['augment', 'forward', 'backward', 'optimizer', 'ema'];
 
 function randomImages(b, c, s, dtype) {

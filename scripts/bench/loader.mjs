@@ -11,14 +11,11 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { arg } from './cli.mjs';
 
 process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
 const { Adam, BYOL, Loader, byolView1, byolView2, getNumThreads, imageFolder, resnet18, resnet50 } = await import('../../dist/index.js');
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const total = Number(arg('images', 2400));
 const steps = Number(arg('steps', 2));
 const fed = !process.argv.includes('--no-fed');

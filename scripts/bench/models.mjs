@@ -8,6 +8,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPythonSide } from './python-side.mjs';
+import { median } from './cli.mjs';
 
 // Both processes alternate on the same cores, so OpenMP threads that spin-wait after each parallel region
 // (libgomp's default) would steal the other side's CPU and skew the comparison (measured here with the
@@ -65,7 +66,6 @@ async function ourStep(work, fmt) {
   return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6 };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const results = {};
 for (const work of ['train', 'infer']) {
   for (const fmt of ['contiguous', 'channels_last']) {

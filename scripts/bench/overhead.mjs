@@ -25,14 +25,10 @@ import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { arg, median } from './cli.mjs';
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const steps = Number(arg('steps', 400)), warmup = Number(arg('warmup', 50));
 const views = arg('views', 'native');
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const PHASES = ['augment', 'forward', 'backward', 'optimizer', 'ema'];
 
 async function measure(dist) {

@@ -24,17 +24,12 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pythonPath } from './python-side.mjs';
+import { arg, median, cell } from './cli.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const rounds = Number(arg('rounds', 3));
 const groups = arg('groups', 'r50,r18').split(',');
 const python = pythonPath();
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (x, d = 1) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
 const PHASES = ['augment', 'forward', 'backward', 'optimizer', 'ema'];
 
 const GROUPS = {
@@ -102,7 +97,7 @@ for (const name of groups) {
         result = runJson(python, [join(here, 'byol_step.py'), '--one', row.variant, ...threads, ...common]);
       }
       samples[i].push(result);
-      process.stderr.write(`${name} round ${r + 1}: ${row.label}: ${fmt(result.imagesPerSecond, 2)} img/s (${result.threads} threads)\n`);
+      process.stderr.write(`${name} round ${r + 1}: ${row.label}: ${cell(result.imagesPerSecond, 2)} img/s (${result.threads} threads)\n`);
     }
     peaks.push(runJson(python, [join(here, 'byol_step.py'), '--peak', '--threads', String(ourThreads ?? 2), '--peak-rounds', '2']));
   }
@@ -119,30 +114,30 @@ for (const name of groups) {
   const lines = [
     '',
     `${g.title}; per process ${warmup} warm-up + median of ${iters} steps; medians over ${rounds} rounds`,
-    `forward multiply-adds per image: encoder ${fmt(macs.encoder / 1e6)} M, projector ${fmt(macs.projector / 1e6)} M, predictor ` +
-      `${fmt(macs.predictor / 1e6)} M; FLOPs per image of a step ${fmt(flopsPerImage / 1e9, 3)} G`,
-    `oneDNN GEMM peak (fp32 1024³ as a 1x1 conv, ${ourThreads} threads): best ${fmt(peak)} GFLOP/s; per round ${peaks.map((p) => fmt(p.onednn, 0)).join(', ')}; ` +
-      `torch.mm ${fmt(Math.max(...peaks.map((p) => p.mm)))} GFLOP/s`,
+    `forward multiply-adds per image: encoder ${cell(macs.encoder / 1e6)} M, projector ${cell(macs.projector / 1e6)} M, predictor ` +
+      `${cell(macs.predictor / 1e6)} M; FLOPs per image of a step ${cell(flopsPerImage / 1e9, 3)} G`,
+    `oneDNN GEMM peak (fp32 1024³ as a 1x1 conv, ${ourThreads} threads): best ${cell(peak)} GFLOP/s; per round ${peaks.map((p) => cell(p.onednn, 0)).join(', ')}; ` +
+      `torch.mm ${cell(Math.max(...peaks.map((p) => p.mm)))} GFLOP/s`,
     '',
     '| step | threads | img/s | (min-max over rounds) | cpu-ms/img | GFLOP/s | % of oneDNN peak | peak RSS MiB | loss |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const s of stats) {
     const gf = (s.ips * flopsPerImage) / 1e9;
-    lines.push(`| ${s.row.label} | ${s.threads} | ${fmt(s.ips, 2)} | ${fmt(s.min, 2)}-${fmt(s.max, 2)} | ${fmt(s.cpuMs, 0)} | ${fmt(gf)} | ` +
-      `${fmt((100 * gf) / peak)}% | ${fmt(s.rss, 0)} | ${fmt(s.loss, 3)} |`);
+    lines.push(`| ${s.row.label} | ${s.threads} | ${cell(s.ips, 2)} | ${cell(s.min, 2)}-${cell(s.max, 2)} | ${cell(s.cpuMs, 0)} | ${cell(gf)} | ` +
+      `${cell((100 * gf) / peak)}% | ${cell(s.rss, 0)} | ${cell(s.loss, 3)} |`);
   }
   const ours = stats[0];
   const ratio = (label) => {
     const other = stats.find((s) => s.row.label === label);
-    return other ? `${fmt(ours.ips / other.ips, 2)}x` : 'n/a';
+    return other ? `${cell(ours.ips / other.ips, 2)}x` : 'n/a';
   };
   lines.push('');
   lines.push(`ours (pre-augmented) / (a) default threads ${ratio('(a) byol-pytorch way, PyTorch default threads')}, ` +
     `/ (a) same threads ${ratio('(a) byol-pytorch way, set_num_threads(ours)')}, ` +
     `/ (b) default threads ${ratio('(b) torch same algorithm, PyTorch default threads')}, ` +
     `/ (b) same threads ${ratio('(b) torch same algorithm, set_num_threads(ours)')}; ` +
-    `ours with augmentation / (a) default threads ${fmt(stats[1].ips / stats.find((s) => s.row.variant === 'a').ips, 2)}x`);
+    `ours with augmentation / (a) default threads ${cell(stats[1].ips / stats.find((s) => s.row.variant === 'a').ips, 2)}x`);
   lines.push('');
   lines.push('| ours: phase medians (ms) | augment | forward | backward | optimizer | ema | sum | step wall | rest (wall - sum) |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -150,8 +145,8 @@ for (const name of groups) {
   for (const s of stats.filter((x) => x.timings)) {
     const sum = PHASES.reduce((acc, k) => acc + s.timings[k], 0);
     const wall = (1000 * g.model.batch) / s.ips;
-    lines.push(`| ${s.row.label} | ${PHASES.map((k) => fmt(s.timings[k])).join(' | ')} | ${fmt(sum)} | ${fmt(wall)} | ${fmt(wall - sum)} |`);
-    shares.push(`${s.row.label}: ${PHASES.map((k) => `${k} ${fmt((100 * s.timings[k]) / wall)}%`).join(', ')}, rest ${fmt((100 * (wall - sum)) / wall)}%`);
+    lines.push(`| ${s.row.label} | ${PHASES.map((k) => cell(s.timings[k])).join(' | ')} | ${cell(sum)} | ${cell(wall)} | ${cell(wall - sum)} |`);
+    shares.push(`${s.row.label}: ${PHASES.map((k) => `${k} ${cell((100 * s.timings[k]) / wall)}%`).join(', ')}, rest ${cell((100 * (wall - sum)) / wall)}%`);
   }
   lines.push('');
   lines.push(...shares.map((x) => `shares of the step: ${x}`));

@@ -25,20 +25,15 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pythonPath } from './python-side.mjs';
+import { arg, median, cell } from './cli.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-};
 const archName = arg('arch', 'resnet50'), size = Number(arg('image-size', 64)), batch = Number(arg('batch-size', 16));
 const lr = Number(arg('lr', 3e-4)), steps = Number(arg('steps', 14)), skip = Number(arg('skip', 4));
 const rounds = Number(arg('rounds', 3));
 const sides = arg('sides', 'ours,bp-0.8,bp-0.9,bp-0.8@N').split(',');
 const python = pythonPath();
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (x, d = 1) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
 const PHASES = ['augment', 'forward', 'backward', 'optimizer', 'ema'];
 if (skip >= steps) throw new RangeError('skip: expected fewer than --steps');
 
@@ -107,15 +102,15 @@ for (let r = 0; r < rounds; r++) {
     if (!SIDES[s]) throw new RangeError(`sides: unknown ${s}; expected ${Object.keys(SIDES).join(', ')}`);
     const x = SIDES[s].fn();
     samples[s].push(x);
-    process.stderr.write(`round ${r + 1}: ${s}: ${fmt(x.imagesPerSecond, 2)} img/s (${x.threads} threads, process ${fmt(x.processSeconds)} s)\n`);
+    process.stderr.write(`round ${r + 1}: ${s}: ${cell(x.imagesPerSecond, 2)} img/s (${x.threads} threads, process ${cell(x.processSeconds)} s)\n`);
   }
   peaks.push(lastJson(run(python, [join(here, 'byol_step.py'), '--peak', '--threads', String(ourThreads), '--peak-rounds', '2'])).onednn);
 }
 const peak = Math.max(...peaks);
 
 const lines = [
-  `FLOPs per image of our step: ${fmt(flopsPerImage / 1e9, 3)} G (${archName}, 1 channel, heads ${archName === 'resnet18' || archName === 'resnet34' ? 512 : 2048}-4096-256); oneDNN GEMM peak at ${ourThreads} threads: ` +
-    `best ${fmt(peak)} GFLOP/s (per round ${peaks.map((p) => fmt(p, 0)).join(', ')})`,
+  `FLOPs per image of our step: ${cell(flopsPerImage / 1e9, 3)} G (${archName}, 1 channel, heads ${archName === 'resnet18' || archName === 'resnet34' ? 512 : 2048}-4096-256); oneDNN GEMM peak at ${ourThreads} threads: ` +
+    `best ${cell(peak)} GFLOP/s (per round ${peaks.map((p) => cell(p, 0)).join(', ')})`,
   '',
   '| run | threads | img/s | (min-max over rounds) | step ms (median) | process s | last loss |',
   '|---|---:|---:|---:|---:|---:|---:|',
@@ -125,17 +120,17 @@ for (const s of sides) {
   const xs = samples[s];
   const ips = xs.map((x) => x.imagesPerSecond);
   med[s] = median(ips);
-  lines.push(`| ${SIDES[s].label} | ${xs[0].threads} | ${fmt(med[s], 2)} | ${fmt(Math.min(...ips), 2)}-${fmt(Math.max(...ips), 2)} | ` +
-    `${fmt(median(xs.map((x) => x.stepMs)), 0)} | ${fmt(median(xs.map((x) => x.processSeconds)))} | ${fmt(xs.at(-1).loss, 3)} |`);
+  lines.push(`| ${SIDES[s].label} | ${xs[0].threads} | ${cell(med[s], 2)} | ${cell(Math.min(...ips), 2)}-${cell(Math.max(...ips), 2)} | ` +
+    `${cell(median(xs.map((x) => x.stepMs)), 0)} | ${cell(median(xs.map((x) => x.processSeconds)))} | ${cell(xs.at(-1).loss, 3)} |`);
 }
 if (samples.ours) {
   const o = samples.ours;
   const lib = median(o.map((x) => x.libraryImagesPerSecond));
-  lines.push(`| learner.step alone (phases of the same byol train rows) | ${ourThreads} | ${fmt(lib, 2)} | | | | |`);
+  lines.push(`| learner.step alone (phases of the same byol train rows) | ${ourThreads} | ${cell(lib, 2)} | | | | |`);
   lines.push('');
-  const others = sides.filter((s) => s !== 'ours').map((s) => `/ ${s} ${fmt(med.ours / med[s], 2)}x`);
-  lines.push(`byol train ${others.join(', ')} (goal >= 1.25x byol-pytorch's loop); byol train at ${fmt((100 * med.ours * flopsPerImage) / 1e9 / peak)}% ` +
-    `of the oneDNN GEMM peak, learner.step alone at ${fmt((100 * lib * flopsPerImage) / 1e9 / peak)}% (goal >= 40%)`);
+  const others = sides.filter((s) => s !== 'ours').map((s) => `/ ${s} ${cell(med.ours / med[s], 2)}x`);
+  lines.push(`byol train ${others.join(', ')} (goal >= 1.25x byol-pytorch's loop); byol train at ${cell((100 * med.ours * flopsPerImage) / 1e9 / peak)}% ` +
+    `of the oneDNN GEMM peak, learner.step alone at ${cell((100 * lib * flopsPerImage) / 1e9 / peak)}% (goal >= 40%)`);
   const mid = [...o].sort((a, b) => a.imagesPerSecond - b.imagesPerSecond)[Math.floor(o.length / 2)]; // the median round
   const ph = mid.phases;
   const wall = mid.meanStepMs;
@@ -143,8 +138,8 @@ if (samples.ours) {
   lines.push('');
   lines.push('| byol train: step phases, ms (means over the rows of the median round) | data wait | augment | forward | backward | optimizer | ema | rest | step |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-  lines.push(`| ms | ${['data', ...PHASES].map((k) => fmt(ph[k])).join(' | ')} | ${fmt(wall - known)} | ${fmt(wall)} |`);
-  lines.push(`| share | ${['data', ...PHASES].map((k) => `${fmt((100 * ph[k]) / wall)}%`).join(' | ')} | ${fmt((100 * (wall - known)) / wall)}% | 100% |`);
+  lines.push(`| ms | ${['data', ...PHASES].map((k) => cell(ph[k])).join(' | ')} | ${cell(wall - known)} | ${cell(wall)} |`);
+  lines.push(`| share | ${['data', ...PHASES].map((k) => `${cell((100 * ph[k]) / wall)}%`).join(' | ')} | ${cell((100 * (wall - known)) / wall)}% | 100% |`);
 }
 lines.push('');
 lines.push(`machine load average (1/5/15 min) at start ${load0.map((l) => l.toFixed(1)).join(' / ')}, at end ${loadavg().map((l) => l.toFixed(1)).join(' / ')}; ` +
