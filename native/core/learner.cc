@@ -211,7 +211,7 @@ StepOutcome Learner::step(const StepInput& input, Optimizer& optimizer, const St
   }
   out.timings.augment = clock.lap();
 
-  at::GradMode::set_enabled(true);  // training always records the graph, whatever the caller's mode
+  const at::AutoGradMode recordGraph(true);  // training records the graph whatever the caller's mode (restored)
   Output forwarded = forward(view1, view2);
   {
     at::NoGradGuard noGrad;

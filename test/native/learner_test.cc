@@ -285,6 +285,7 @@ TEST_F(LearnerStepTest, RecordsTheGraphUnderACallersNoGradAndRefusesOneImagePerV
   {
     at::NoGradGuard noGrad;
     EXPECT_TRUE(learner.step(StepInput::fromViews(images(11), images(12)), optimizer, options).optimizerStepped);
+    EXPECT_FALSE(at::GradMode::is_enabled()) << "the caller's grad mode is restored";
   }
   EXPECT_EQ(optimizer.steps(), 1);
   const at::Tensor one = at::rand({1, kChannels, kSide, kSide}, at::kDouble);
