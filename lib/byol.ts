@@ -18,7 +18,8 @@
 // 2 - 2 cos(prediction, target projection), symmetrised and averaged over the batch; the target is an EMA copy
 // of encoder + projector with no gradients, its BatchNorm in training mode.
 import { augment, byolView1, byolView2, callSeed, type AugmentOptions, type BatchTransform, type ViewSpec } from './augment.js';
-import { native, type NativeLearner, type NativeResolvedLearnerOptions, type NativeStepOutcome } from './native.js';
+import { ProcessGroup, rethrowDistributed } from './distributed/process-group.js';
+import { native, type NativeLearner, type NativeOptimizer, type NativeResolvedLearnerOptions, type NativeStepOutcome } from './native.js';
 import { nativeOptimizerOf, type Optimizer } from './optim.js';
 import { Module, ResNet, type ResNetLayer } from './nn.js';
 import { Tensor, describe } from './tensor.js';
@@ -59,8 +60,23 @@ export interface StepTimings {
   augment: number;
   forward: number;
   backward: number;
+  /** The gradients' mean over the ranks (data-parallel training; 0 in one process). */
+  allReduce: number;
   optimizer: number;
   ema: number;
+}
+
+export interface DistributeOptions {
+  /**
+   * The optimizer that will train this learner: its state (moments, step count) becomes rank 0's too, so that
+   * every rank's update is the same.
+   */
+  optimizer?: StepOptimizer;
+  /**
+   * Each view's BatchNorm statistics over every rank's batch (true, default: the same training as one process
+   * with the whole batch) or over each rank's own (false: PyTorch DDP without SyncBatchNorm).
+   */
+  syncBatchNorm?: boolean;
 }
 
 /**
@@ -152,6 +168,8 @@ export class BYOL {
   readonly #views: [ViewSpec, ViewSpec];
   /** Both views are options: the native step makes them itself. */
   readonly #nativeViews: boolean;
+  #group: ProcessGroup | undefined;
+  #syncBatchNorm = true;
 
   constructor(net: Module, options: BYOLOptions) {
     if (!(net instanceof Module)) throw new TypeError(`net: expected a Module of byol-torch's nn, received ${describe(net)}`);
@@ -213,9 +231,39 @@ export class BYOL {
     this.#seed = state.seed;
   }
 
-  /** The seeds of batch `batch`'s two views. */
+  /** The seeds of batch `batch`'s two views (each rank of a process group draws its own). */
   #viewSeeds(batch: number): [number, number] {
-    return [callSeed(this.#seed, 2 * batch), callSeed(this.#seed, 2 * batch + 1)];
+    const call = this.#group ? batch * this.#group.worldSize + this.#group.rank : batch;
+    return [callSeed(this.#seed, 2 * call), callSeed(this.#seed, 2 * call + 1)];
+  }
+
+  /** The process group this learner trains over (see `distribute`), if any. */
+  get processGroup(): ProcessGroup | undefined {
+    return this.#group;
+  }
+
+  /**
+   * Data-parallel training over `group`: every rank's learner (and optimizer state) becomes rank 0's, and from
+   * then on every `step` averages the gradients over the ranks (in buckets), synchronises BatchNorm (unless
+   * `syncBatchNorm: false`) and reports loss and collapse as means over the ranks. Each rank steps on its own
+   * share of the batch (a Loader with `shard`). Every rank must call it; call it again after loading a
+   * checkpoint. Only `step` (and `train`) average gradients: a hand-written forward/backward loop does not.
+   */
+  async distribute(group: ProcessGroup, options: DistributeOptions = {}): Promise<this> {
+    if (!(group instanceof ProcessGroup)) throw new TypeError(`group: expected a ProcessGroup from initProcessGroup(), received ${describe(group)}`);
+    if (typeof options !== 'object' || options === null) throw new TypeError(`options: expected an object, received ${describe(options)}`);
+    let optimizer: NativeOptimizer | undefined;
+    if (options.optimizer !== undefined) {
+      optimizer = nativeOptimizerOf(options.optimizer);
+      if (!optimizer)
+        throw new TypeError(`optimizer: expected one of byol-torch's optimizers (SGD, Adam, AdamW, LARS), received ${describe(options.optimizer)}`);
+    }
+    // A second call (after a resume) keeps the BatchNorm choice of the first unless told otherwise.
+    const syncBatchNorm = options.syncBatchNorm ?? this.#syncBatchNorm;
+    await this.native.distribute(group.native, optimizer, { syncBatchNorm }).catch(rethrowDistributed);
+    this.#group = group;
+    this.#syncBatchNorm = syncBatchNorm;
+    return this;
   }
 
   /** The two augmented views of a batch, each image with its own draw (seeded by the learner's seed). */
@@ -258,13 +306,13 @@ export class BYOL {
     let outcome: NativeStepOutcome;
     if (this.#nativeViews) {
       const [seed1, seed2] = this.#viewSeeds(this.#viewBatches++);
-      outcome = await this.native.step(images.handle, seed1, seed2, nativeOptimizer, stepOptions);
+      outcome = await this.native.step(images.handle, seed1, seed2, nativeOptimizer, stepOptions).catch(rethrowDistributed);
     } else {
       const started = performance.now();
       const [v1, v2] = await this.views(images);
       const augmentMs = performance.now() - started;
       try {
-        outcome = await this.native.stepViews(v1.handle, v2.handle, nativeOptimizer, stepOptions);
+        outcome = await this.native.stepViews(v1.handle, v2.handle, nativeOptimizer, stepOptions).catch(rethrowDistributed);
       } finally {
         v1.dispose();
         v2.dispose();

@@ -52,7 +52,9 @@ export {
 } from './augment.js';
 export { SGD, Adam, AdamW, LARS, excludeBiasAndNorm, type Optimizer, type OptimizerKind, type OptimizerStateDict, type Parameters, type NamedParameters, type ExcludeFn, type SGDOptions, type AdamOptions, type LARSOptions } from './optim.js';
 export { warmupCosine, constant, type Schedule, type WarmupCosineOptions } from './schedule.js';
-export { BYOL, BYOLError, type BYOLOptions, type BYOLState, type StepResult, type StepTimings, type StepOptimizer, type StepOptions } from './byol.js';
+export { BYOL, BYOLError, type DistributeOptions, type BYOLOptions, type BYOLState, type StepResult, type StepTimings, type StepOptimizer, type StepOptions } from './byol.js';
+export { ProcessGroup, DistributedError, initProcessGroup, type ProcessGroupOptions } from './distributed/process-group.js';
+export { readLaunchEnv, type LaunchEnv } from './distributed/launch-env.js';
 export { train, TrainingError, type TrainOptions, type TrainResult, type StepInfo } from './trainer.js';
 export * from './data/index.js';
 export { saveCheckpoint, loadCheckpoint, listCheckpoints, type TrainerPosition } from './checkpoint.js';

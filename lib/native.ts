@@ -229,7 +229,7 @@ export interface NativeStepOutcome {
   step: number;
   /** CPU only: the loss was not finite and the update was skipped. */
   nonFiniteLoss: boolean;
-  timings: { augment: number; forward: number; backward: number; optimizer: number; ema: number };
+  timings: { augment: number; forward: number; backward: number; allReduce: number; optimizer: number; ema: number };
 }
 
 export interface NativeStepOptions {
@@ -255,6 +255,8 @@ export interface NativeLearner {
   train(mode: boolean): void;
   modules(): { projector: NativeModule; predictor: NativeModule; targetEncoder?: NativeModule; targetProjector?: NativeModule };
   representationSize(): number;
+  /** Rank 0's state on every rank, then data-parallel steps over `group` (collective). */
+  distribute(group: NativeProcessGroup, optimizer: NativeOptimizer | undefined, options?: { syncBatchNorm?: boolean; bucketBytes?: number }): Promise<void>;
 }
 
 /** What the learner takes; absent fields get core's defaults (native/core/learner.h LearnerOptions). */
@@ -335,6 +337,36 @@ export interface NativeAddon {
     params: NativeTensor[],
     excluded: boolean[],
   ) => NativeOptimizer;
+}
+
+// --- data-parallel process groups (native/binding/distributed.cc) ------------------------------------------
+
+export interface NativeProcessGroupOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr?: string;
+  masterPort?: number;
+  agentStore?: boolean;
+  storePrefix?: string;
+  storePath?: string;
+  interface?: string;
+  timeoutMs?: number;
+}
+
+/** A joined c10d process group (Gloo). Collectives run as jobs, in order with the training jobs. */
+export interface NativeProcessGroup {
+  rank(): number;
+  worldSize(): number;
+  barrier(): Promise<void>;
+  broadcast(values: number[]): Promise<number[]>;
+  allReduceSum(values: number[]): Promise<number[]>;
+  stats(): { calls: number; bytes: number; milliseconds: number };
+  allReduceTensor(tensor: NativeTensor): Promise<void>;
+  averageGradients(parameters: NativeTensor[], bucketBytes?: number): Promise<void>;
+}
+
+export interface NativeAddon {
+  initProcessGroup(options: NativeProcessGroupOptions): Promise<NativeProcessGroup>;
 }
 
 // --- serialize (native/binding/serialize.cc) ---------------------------------------------------------------

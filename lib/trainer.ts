@@ -2,14 +2,20 @@
 // per-phase timings, atomic checkpoints and exact resume, and the trained encoder saved at the end.
 import { join } from 'node:path';
 import { BYOL, BYOLError, type StepResult, type StepTimings } from './byol.js';
-import { listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint, type TrainerPosition } from './checkpoint.js';
+import { checkpointName, listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint, type TrainerPosition } from './checkpoint.js';
 import type { BatchSource } from './data/index.js';
+import type { ProcessGroup } from './distributed/process-group.js';
 import type { Optimizer } from './optim.js';
 import { createProgress, type ProgressMode } from './progress.js';
 import type { Schedule } from './schedule.js';
 import { describe } from './tensor.js';
 
 export interface TrainOptions {
+  /**
+   * The learner. Distributed over a process group (`learner.distribute(group)`), every rank runs `train` with
+   * its own share of the data (a Loader with `shard`); only rank 0 writes checkpoints and the encoder, and a
+   * resume loads the checkpoint rank 0 chose on every rank (the run folder must be readable everywhere).
+   */
   learner: BYOL;
   data: BatchSource;
   optimizer: Optimizer;
@@ -93,16 +99,22 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const baseLr = optimizer.lr;
   const schedule = options.schedule ?? (() => baseLr);
 
+  const group = learner.processGroup;
+  // One writer: the only rank that writes checkpoints and the encoder.
+  const writer = !group || group.rank === 0;
   let position: TrainerPosition = { step: 0, epoch: 0, batch: 0, losses: [] };
   let lastCheckpoint: string | undefined;
   if (options.resume) {
     if (!options.checkpointDir) throw new RangeError('resume: needs checkpointDir');
-    await pruneCheckpoints(options.checkpointDir, Number.MAX_SAFE_INTEGER); // drop half-written ones
-    const latest = (await listCheckpoints(options.checkpointDir)).at(-1);
+    const latest = await chooseCheckpoint(options.checkpointDir, group);
     if (latest) {
       position = await loadCheckpoint(latest, learner, optimizer);
       lastCheckpoint = latest;
+      // A run saved with another number of ranks may end an epoch a batch earlier or later.
+      if (position.batch >= stepsPerEpoch * accumulate) position = { ...position, epoch: position.epoch + 1, batch: 0 };
     }
+    // Every rank loaded the same files; rank 0's state is broadcast anyway, so the ranks are bit-identical.
+    if (group) await learner.distribute(group, { optimizer });
   }
   const resumedFrom = position.step;
   const projectionSize = learner.options.projectionSize;
@@ -164,7 +176,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       let dataMs = 0;
       let images = 0;
       const micro: StepResult[] = [];
-      const timings: StepTimings = { augment: 0, forward: 0, backward: 0, optimizer: 0, ema: 0 };
+      const timings: StepTimings = { augment: 0, forward: 0, backward: 0, allReduce: 0, optimizer: 0, ema: 0 };
       for (let m = 0; m < accumulate; m++) {
         const t = performance.now();
         const batch = await nextBatch;
@@ -192,13 +204,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           epoch: position.epoch,
           lr: optimizer.lr,
           tau,
-          imagesPerSecond: (images * 1000) / (performance.now() - started),
+          // Every rank steps on as many images as this one: the throughput of the whole group.
+          imagesPerSecond: (images * (group?.worldSize ?? 1) * 1000) / (performance.now() - started),
           timings: { ...timings, data: dataMs },
         },
       });
       const checkpointNow = options.checkpointDir !== undefined && (position.step % checkpointEvery === 0 || position.step === totalSteps);
       if (position.step % logEvery === 0 || position.step === totalSteps || checkpointNow) await readUnread();
-      if (checkpointNow) {
+      if (checkpointNow && writer) {
         lastCheckpoint = await saveCheckpoint(options.checkpointDir!, learner, optimizer, position);
         await pruneCheckpoints(options.checkpointDir!, keep);
       }
@@ -209,8 +222,33 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     if (position.step >= totalSteps) void nextBatch.then((b) => b.dispose(), () => undefined);
   }
   const encoderPath = options.encoderPath ?? (options.checkpointDir ? join(options.checkpointDir, 'encoder.safetensors') : undefined);
-  if (encoderPath) await learner.net.save(encoderPath);
+  if (encoderPath && writer) await learner.net.save(encoderPath);
   return { steps: position.step, losses: position.losses, resumedFrom, lastCheckpoint, encoderPath };
+}
+
+/**
+ * The checkpoint a resume continues from: the latest complete one (half-written ones are removed first). With a
+ * process group, rank 0 chooses and every rank loads that one.
+ */
+async function chooseCheckpoint(dir: string, group: ProcessGroup | undefined): Promise<string | undefined> {
+  let latest: string | undefined;
+  if (!group || group.rank === 0) {
+    await pruneCheckpoints(dir, Number.MAX_SAFE_INTEGER); // drop half-written ones
+    latest = (await listCheckpoints(dir)).at(-1);
+  }
+  if (!group) return latest;
+  const [step] = await group.broadcast([latest ? stepOf(latest) : -1]);
+  if (step < 0) return undefined;
+  const wanted = join(dir, checkpointName(step));
+  if (!(await listCheckpoints(dir)).includes(wanted))
+    throw new RangeError(
+      `resume: rank ${group.rank} cannot find ${wanted}, the checkpoint rank 0 resumes from; every rank needs the run folder (a shared filesystem across machines)`,
+    );
+  return wanted;
+}
+
+function stepOf(checkpoint: string): number {
+  return Number(/step-(\d+)$/.exec(checkpoint)![1]);
 }
 
 function resolveSteps(options: TrainOptions, stepsPerEpoch: number): number {

@@ -16,6 +16,7 @@ packages=(
   cmake ninja-build g++          # the native build
   libtorch-dev                   # LibTorch 1.13 (CPU): the library the addon links
   libgtest-dev                   # GoogleTest for test/native
+  libgloo-dev                    # Gloo's headers: LibTorch's c10d ProcessGroupGloo (data-parallel training) compiles against them
   python3-torch python3-torchvision  # interop tests and Python baselines on the same LibTorch
   libsleef-dev                   # sleef.h, which at::vec's AVX2 headers need (the EMA kernel's AVX2 build)
   libopenblas0-openmp            # takes over libblas.so.3: LibTorch's Linear/mm run 12x faster than in the reference BLAS

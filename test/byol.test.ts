@@ -25,7 +25,7 @@ describe('BYOL learner', () => {
     expect(result.loss).toBeLessThanOrEqual(8);
     expect(result.collapse).toBeGreaterThan(0.01);
     expect(result.tau).toBeCloseTo(0.996, 12);
-    expect(Object.keys(result.timings)).toEqual(['augment', 'forward', 'backward', 'optimizer', 'ema']);
+    expect(Object.keys(result.timings)).toEqual(['augment', 'forward', 'backward', 'allReduce', 'optimizer', 'ema']);
     for (const [name, t] of learner.native.parameters('target')) {
       const target = new Tensor(t);
       expect(target.requiresGrad, name).toBe(false);

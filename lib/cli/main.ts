@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The `byol` command: train, embed, eval. Arguments are parsed by commander (a well-kept parser with --help on
 // every command); the work lives in train-run.ts, embed-run.ts and eval-run.ts, which the demo reuses.
+// `byol train --nproc-per-node N` does not train: it starts N workers (launch.ts), each a plain `byol train`
+// that finds its rank in the torchrun variables, as it does when torchrun starts it.
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   ARCHITECTURES, DATASETS, OPTIMIZERS, TRAIN_DEFAULTS, VIEW_PRESETS,
@@ -42,11 +45,11 @@ function dataSelection(o: Record<string, unknown>) {
 }
 
 /** Runs a command's work; any error becomes "byol <command>: error: message" and exit code 1. */
-function action<T extends Record<string, unknown>>(name: string, work: (options: T) => Promise<void>) {
-  return async (options: T): Promise<void> => {
+function action<T extends Record<string, unknown>>(name: string, work: (options: T, command: Command) => Promise<void>) {
+  return async (options: T, command: Command): Promise<void> => {
     try {
       if (typeof options.threads === 'number') (await import('../runtime.js')).setNumThreads(options.threads);
-      await work(options);
+      await work(options, command);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       process.stderr.write(`byol ${name}: error: ${message}\n`);
@@ -54,6 +57,31 @@ function action<T extends Record<string, unknown>>(name: string, work: (options:
       process.exitCode = 1;
     }
   };
+}
+
+/** `byol train --nproc-per-node N ...`: starts the workers, each `byol train ...` without the launcher flags. */
+async function launch(o: Record<string, unknown>, command: Command): Promise<number> {
+  // The test readLaunchEnv makes for "this process is a worker"; a launch from a worker would nest process groups.
+  const { RANK, WORLD_SIZE } = process.env;
+  if (RANK !== undefined || WORLD_SIZE !== undefined) {
+    throw new Error(
+      `--nproc-per-node: this process is already a worker (RANK=${RANK ?? ''}, WORLD_SIZE=${WORLD_SIZE ?? ''}, e.g. set by torchrun); ` +
+        'under torchrun, run byol train without the launcher flags; otherwise unset RANK and WORLD_SIZE',
+    );
+  }
+  // commander keeps the argv it parsed on the root command (untyped); the words after `train` are the user's.
+  const raw = (command.parent as unknown as { rawArgs: string[] }).rawArgs;
+  const { launchWorkers, withoutLauncherFlags } = await import('./launch.js');
+  return launchWorkers({
+    nprocPerNode: (o.nprocPerNode as number | undefined) ?? 1,
+    ...(o.nnodes !== undefined ? { nnodes: o.nnodes as number } : {}),
+    ...(o.nodeRank !== undefined ? { nodeRank: o.nodeRank as number } : {}),
+    ...(o.masterAddr !== undefined ? { masterAddr: o.masterAddr as string } : {}),
+    ...(o.masterPort !== undefined ? { masterPort: o.masterPort as number } : {}),
+    // --threads, when given, reaches each worker as an argument too; the variable then agrees with it.
+    ...(o.threads !== undefined ? { threadsPerWorker: o.threads as number } : {}),
+    command: [process.execPath, fileURLToPath(import.meta.url), command.name(), ...withoutLauncherFlags(raw.slice(raw.indexOf(command.name()) + 1))],
+  });
 }
 
 export function buildProgram(): Command {
@@ -87,8 +115,19 @@ export function buildProgram(): Command {
     .option('--log-every <n>', 'steps between reads of the loss (progress and metrics.jsonl rows); every loss is kept', integer(1), 1)
     .option('--checkpoint-every <n>', 'steps between checkpoints (default: once per epoch, at most 500)', integer(1))
     .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
+    .option('--nproc-per-node <n>', 'start N worker processes on this node and train data-parallel, like torchrun --standalone', integer(1))
+    .option('--nnodes <n>', 'nodes in a multi-node run (each runs byol train with the same flags and its own --node-rank)', integer(1))
+    .option('--node-rank <n>', "this node's index in [0, --nnodes)", integer(0))
+    .option('--master-addr <host>', 'address of node 0, where rank 0 hosts the rendezvous store (default 127.0.0.1)')
+    .option('--master-port <port>', 'its port (default on one node: a free one; required with --nnodes > 1)', integer(1))
+    .option('--dist-timeout <seconds>', 'timeout of each collective in a distributed run', number(1), 600)
+    .option('--local-bn', "per-rank BatchNorm statistics instead of statistics synchronised over the ranks' batches")
     .action(
-      action('train', async (o: Record<string, unknown>) => {
+      action('train', async (o: Record<string, unknown>, command: Command) => {
+        if (o.nprocPerNode !== undefined || ((o.nnodes as number | undefined) ?? 1) > 1) {
+          process.exitCode = await launch(o, command);
+          return;
+        }
         const config: TrainConfig = {
           ...dataSelection(o),
           arch: o.arch as ArchitectureName,
@@ -110,7 +149,10 @@ export function buildProgram(): Command {
           ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery as number } : {}),
         };
         const { runTrain } = await import('./train-run.js');
-        const s = await runTrain(config, { out: o.out as string, resume: Boolean(o.resume), progress: o.progress as 'auto', logEvery: o.logEvery as number });
+        // Read only where RANK/WORLD_SIZE are set (by torchrun or by launch()); a single process ignores it.
+        const distributed = { timeoutSeconds: o.distTimeout as number, syncBatchNorm: !o.localBn };
+        const s = await runTrain(config, { out: o.out as string, resume: Boolean(o.resume), progress: o.progress as 'auto', logEvery: o.logEvery as number, distributed });
+        if (s.rank !== 0) return; // rank 0 reports for the group
         process.stdout.write(
           `trained ${s.steps} steps (from step ${s.resumedFrom}) in ${s.seconds.toFixed(0)} s, ${s.imagesPerSecond.toFixed(1)} images/s, ` +
             `final loss ${s.finalLoss.toFixed(4)}\nencoder: ${s.encoderPath}\nmetrics: ${s.metricsPath}\nloss plot: ${s.plotPath}\n`,

@@ -15,6 +15,8 @@ import { Adam, LARS, SGD, type Optimizer } from '../optim.js';
 import { writeLossPlot } from '../plot.js';
 import type { ProgressMode } from '../progress.js';
 import { manualSeed } from '../tensor.js';
+import { initProcessGroup, type ProcessGroup } from '../distributed/process-group.js';
+import { readLaunchEnv } from '../distributed/launch-env.js';
 import { warmupCosine } from '../schedule.js';
 import { train } from '../trainer.js';
 import { ARCHITECTURES, OPTIMIZERS, VIEW_PRESETS, type ArchitectureName, type DatasetName, type OptimizerName, type ViewPreset } from './choices.js';
@@ -59,6 +61,11 @@ export interface TrainConfig {
 
 export interface TrainRunOptions {
   out: string;
+  /**
+   * Data-parallel settings, used when this process is a worker of a process group (the torchrun variables
+   * RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT are set, by torchrun or `byol train --nproc-per-node`).
+   */
+  distributed?: { timeoutSeconds?: number; syncBatchNorm?: boolean };
   resume?: boolean;
   progress?: ProgressMode;
   /** Steps between reads of the loss (progress, metrics.jsonl rows). Default 1. */
@@ -69,6 +76,9 @@ export interface TrainRunOptions {
 
 export interface TrainSummary {
   out: string;
+  /** This process's rank (0 in a single-process run): only rank 0 writes the run folder and reports. */
+  rank: number;
+  worldSize: number;
   steps: number;
   resumedFrom: number;
   encoderPath: string;
@@ -141,22 +151,53 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
   return readdir(dir).then((entries) => entries.length === 0, () => true);
 }
 
+/** Why `out` cannot take this run (a new run needs an empty or missing folder), or undefined. */
+async function checkRunFolder(out: string, resume: boolean): Promise<Error | undefined> {
+  if (resume || (await isEmptyOrMissing(out))) return undefined;
+  return new Error(`out: ${out} already holds files; pass --resume to continue that run, or choose another --out`);
+}
+
+/** The process group of a data-parallel worker (the torchrun variables are set); undefined for a single process. */
+async function joinGroup(settings: TrainRunOptions['distributed']): Promise<ProcessGroup | undefined> {
+  if (!readLaunchEnv()) return undefined;
+  return initProcessGroup({ timeoutSeconds: settings?.timeoutSeconds ?? 600 });
+}
+
 /** Runs (or, with resume, continues) a BYOL pretraining run in `options.out`. */
 export async function runTrain(config: TrainConfig, options: TrainRunOptions): Promise<TrainSummary> {
-  const log = options.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const out = options.out;
   if (typeof out !== 'string' || out.length === 0) throw new RangeError('out: expected a run folder (--out RUN_DIR)');
-  if (options.resume) {
-    config = await readRunConfig(out);
-  } else if (!(await isEmptyOrMissing(out))) {
-    throw new Error(`out: ${out} already holds files; pass --resume to continue that run, or choose another --out`);
+  // A worker of a data-parallel run joins its group first: the ranks then agree on every check below.
+  const group = await joinGroup(options.distributed);
+  const writer = !group || group.rank === 0;
+  const log = writer ? (options.log ?? ((m: string) => process.stderr.write(`${m}\n`))) : () => undefined;
+  const refusal = writer ? await checkRunFolder(out, options.resume ?? false) : undefined;
+  if (group) {
+    // Rank 0 alone looks at the folder (the others would see the config.json it writes); all stop together.
+    const [refused] = await group.broadcast([refusal ? 1 : 0]);
+    if (refused) throw refusal ?? new Error(`out: rank 0 refused the run folder ${out} (see its message)`);
+  } else if (refusal) {
+    throw refusal;
   }
+  if (options.resume) config = await readRunConfig(out);
   checkTrainConfig(config);
+  const worldSize = group?.worldSize ?? 1;
+  if (config.batchSize % worldSize !== 0 || config.batchSize / worldSize < 2)
+    throw new RangeError(
+      `batch-size: expected a multiple of the ${worldSize} ranks with at least 2 images per rank (the batch is split equally), received ${config.batchSize}`,
+    );
 
   const channels = selectionChannels(config);
   const selection = { ...config, channels };
   const dataset = await openDataset(selection, 'train');
-  const data = new Loader(dataset, { batchSize: config.batchSize, seed: config.seed, shuffle: true, dropLast: true });
+  // --batch-size is the global batch: each rank takes its equal share of every epoch's shuffled order.
+  const data = new Loader(dataset, {
+    batchSize: config.batchSize / worldSize,
+    seed: config.seed,
+    shuffle: true,
+    dropLast: true,
+    shard: { rank: group?.rank ?? 0, worldSize },
+  });
   const totalSteps = config.steps ?? config.epochs! * data.batchesPerEpoch;
   if (config.warmupSteps !== undefined && config.warmupSteps >= totalSteps)
     throw new RangeError(`warmup-steps: expected fewer than the run's ${totalSteps} steps, received ${config.warmupSteps}`);
@@ -178,17 +219,21 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
     seed: config.seed + 1,
   });
   const optimizer = makeOptimizer(config, learner);
+  if (group) await learner.distribute(group, { optimizer, syncBatchNorm: options.distributed?.syncBatchNorm ?? true });
   const schedule = warmupCosine({ baseLr: config.lr, batchSize: 256, warmupSteps, totalSteps });
 
-  await mkdir(out, { recursive: true });
-  if (!options.resume) await writeFileAtomic(join(out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, 'config');
+  if (writer) {
+    await mkdir(out, { recursive: true });
+    if (!options.resume) await writeFileAtomic(join(out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, 'config');
+  }
   const checkpointDir = join(out, 'checkpoints');
   const metricsPath = join(out, 'metrics.jsonl');
   const encoderPath = join(out, 'encoder.safetensors');
   const plotPath = join(out, 'loss.png');
   log(
     `byol train: ${config.arch} on ${config.dataset ?? config.data} (${dataset.size} images, ${channels} channel${channels === 1 ? '' : 's'}), ` +
-      `${totalSteps} steps of ${config.batchSize} at ${config.imageSize} px, ${config.optimizer} lr ${config.lr}, tau ${config.tau}`,
+      `${totalSteps} steps of ${config.batchSize} at ${config.imageSize} px, ${config.optimizer} lr ${config.lr}, tau ${config.tau}` +
+      (group ? `, ${worldSize} ranks of ${config.batchSize / worldSize} images (${options.distributed?.syncBatchNorm === false ? 'local' : 'synchronised'} BatchNorm)` : ''),
   );
 
   const started = performance.now();
@@ -203,9 +248,10 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
     checkpointEvery: config.checkpointEvery ?? Math.min(data.batchesPerEpoch, 500),
     resume: options.resume ?? false,
     encoderPath,
-    progress: options.progress ?? 'auto',
+    progress: writer ? (options.progress ?? 'auto') : 'none',
     logEvery: options.logEvery ?? 1,
     onStep: async (info) => {
+      if (!writer) return;
       // Opened at the first step this run makes: rows a stopped run wrote after its last checkpoint go.
       metrics ??= await MetricsWriter.open(metricsPath, { resumeAt: info.step });
       await metrics.write({
@@ -221,10 +267,14 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
     },
   }).finally(() => metrics?.close());
   const seconds = (performance.now() - started) / 1000;
-  const rows = await readMetrics(metricsPath);
-  await writeLossPlot(plotPath, rows, { title: `BYOL ${config.arch} on ${config.dataset ?? 'images'}: training loss` });
+  if (writer) {
+    const rows = await readMetrics(metricsPath);
+    await writeLossPlot(plotPath, rows, { title: `BYOL ${config.arch} on ${config.dataset ?? 'images'}: training loss` });
+  }
   return {
     out,
+    rank: group?.rank ?? 0,
+    worldSize,
     steps: result.steps,
     resumedFrom: result.resumedFrom,
     encoderPath,

@@ -2,6 +2,7 @@
 #include <napi.h>
 #include <ATen/Parallel.h>
 
+#include "binding/distributed.h"
 #include "binding/ema.h"
 #include "binding/evaluation.h"
 #include "binding/augment.h"
@@ -20,12 +21,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   byol::installHostAllocator();  // tensor memory apart from the JS runtime's (see host_allocator.h)
   auto* state = new byol::binding::EnvState(env);
   env.SetInstanceData(state);  // deleted with the environment
-  // LibTorch defaults to one thread per physical core (1 on these 2-vCPU machines); use what we may use.
+  // LibTorch defaults to one thread per physical core (1 on these 2-vCPU machines); use what we may use, or
+  // OMP_NUM_THREADS when set (env_state.cc).
   at::set_num_threads(state->numThreads);
   byol::binding::InitRuntime(env, exports);
   byol::binding::Tensor::Init(env, exports);
   byol::binding::InitModules(env, exports);
   byol::binding::InitLearner(env, exports);
+  byol::binding::InitDistributed(env, exports);
   byol::binding::InitEma(env, exports);
   byol::binding::InitAugment(env, exports);
   byol::binding::InitOptim(env, exports);

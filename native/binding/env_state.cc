@@ -2,6 +2,8 @@
 
 #include "binding/async_job.h"
 
+#include <cstdlib>
+
 namespace byol::binding {
 
 // JS thread: settles one finished job. `env` is null when the environment is being torn down, and then
@@ -17,7 +19,23 @@ void settleCompletedJob(Napi::Env env, Napi::Function, EnvState* state, Job* job
 
 using Completions = Napi::TypedThreadSafeFunction<EnvState, Job, settleCompletedJob>;
 
-EnvState::EnvState(Napi::Env env) : numThreads(availableCores()), executor_(std::make_unique<OrderedExecutor>()) {
+namespace {
+
+// OMP_NUM_THREADS when set to a positive integer (what torchrun and `byol train --nproc-per-node` give each of
+// several workers sharing the cores: 1, or the cores divided among them), else every core we may use.
+int defaultThreads() {
+  const char* value = std::getenv("OMP_NUM_THREADS");
+  if (value != nullptr) {
+    char* end = nullptr;
+    const long n = std::strtol(value, &end, 10);
+    if (end != value && *end == '\0' && n >= 1 && n <= 4096) return static_cast<int>(n);
+  }
+  return availableCores();
+}
+
+}  // namespace
+
+EnvState::EnvState(Napi::Env env) : numThreads(defaultThreads()), executor_(std::make_unique<OrderedExecutor>()) {
   auto* tsfn = new Completions(Completions::New(env, "byol-torch executor", 0, 1, this));
   tsfn->Unref(env);
   completions_ = tsfn;

@@ -42,6 +42,7 @@ struct EnvState {
   Napi::FunctionReference tensorConstructor;
   Napi::FunctionReference moduleConstructor;
   Napi::FunctionReference optimizerConstructor;
+  Napi::FunctionReference processGroupConstructor;
   bool gradEnabled = true;
   int numThreads = 1;
   int64_t liveTensors = 0;

@@ -10,6 +10,7 @@
 #include "binding/args.h"
 #include "binding/async_job.h"
 #include "binding/augment.h"
+#include "binding/distributed.h"
 #include "binding/env_state.h"
 #include "binding/errors.h"
 #include "binding/module.h"
@@ -66,6 +67,7 @@ Napi::Object timingsObject(Napi::Env env, const StepTimings& t) {
   out.Set("augment", t.augment);
   out.Set("forward", t.forward);
   out.Set("backward", t.backward);
+  out.Set("allReduce", t.allReduce);
   out.Set("optimizer", t.optimizer);
   out.Set("ema", t.ema);
   return out;
@@ -108,6 +110,7 @@ class Learner : public Napi::ObjectWrap<Learner> {
                            InstanceMethod<&Learner::guarded<&Learner::train>>("train"),
                            InstanceMethod<&Learner::guarded<&Learner::modules>>("modules"),
                            InstanceMethod<&Learner::guarded<&Learner::representationSize>>("representationSize"),
+                           InstanceMethod<&Learner::guarded<&Learner::distribute>>("distribute"),
                        });
   }
 
@@ -298,6 +301,30 @@ class Learner : public Napi::ObjectWrap<Learner> {
       out.Set("targetProjector", handle(torch::nn::AnyModule(l.targetProjector()), "mlp"));
     }
     return out;
+  }
+
+  // distribute(group: NativeProcessGroup, optimizer: NativeOptimizer | undefined,
+  //            options?: { syncBatchNorm?: boolean, bucketBytes?: number }) -> Promise<void>
+  // Rank 0's weights, buffers, optimizer state and schedule position on every rank, then data-parallel steps
+  // over `group`. Collective: every rank calls it; calling it again (after a resume) broadcasts again.
+  Napi::Value distribute(const Napi::CallbackInfo& info) {
+    auto group = unwrapProcessGroup(info[0], "group");
+    std::shared_ptr<Optimizer> optimizer;
+    if (!info[1].IsUndefined()) optimizer = unwrapOptimizer(info[1], "optimizer").optimizer;
+    DataParallelOptions options;
+    if (!info[2].IsUndefined()) {
+      BYOL_EXPECT_TYPE(info[2].IsObject() && !info[2].IsArray(), "options: expected an object, received ",
+                       describe(info[2]));
+      options.syncBatchNorm = boolOption(info[2], "syncBatchNorm", options.syncBatchNorm);
+      options.bucketBytes = intOption(info[2], "bucketBytes", options.bucketBytes);
+      BYOL_EXPECT_RANGE(options.bucketBytes >= 1, "bucketBytes: expected a positive integer, received ",
+                        options.bucketBytes);
+    }
+    auto learner = learner_;
+    return runVoidJob(info.Env(), [learner, group, optimizer, options] {
+      broadcastTrainingState(*learner, optimizer.get(), *group);
+      learner->setDataParallel(group, options);
+    });
   }
 
   Napi::Value representationSize(const Napi::CallbackInfo& info) {

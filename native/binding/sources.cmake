@@ -12,6 +12,7 @@ set(BYOL_BINDING_SOURCES
   native/binding/tensor.cc
   native/binding/module.cc
   native/binding/learner.cc
+  native/binding/distributed.cc
   native/binding/ema.cc
   native/binding/evaluation.cc
 )

@@ -46,3 +46,27 @@ if(BYOL_NVCC)
 else()
   message(STATUS "byol-torch: nvcc not found; native/core/ema_cuda.cu is not compiled")
 endif()
+
+# NCCL for the process group's CUDA collectives (core/process_group.cc), when the LibTorch has CUDA and ships
+# c10d's NCCL header, and nccl.h is found (a PyTorch wheel keeps it in site-packages/nvidia/nccl/include). The
+# CPU build is unaffected: there the group serves CPU tensors through Gloo only.
+if(BYOL_TORCH_HAS_CUDA)
+  set(_byol_c10d_nccl_header "")
+  foreach(_dir ${TORCH_INCLUDE_DIRS})
+    if(EXISTS "${_dir}/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")
+      set(_byol_c10d_nccl_header "${_dir}/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")
+    endif()
+  endforeach()
+  get_filename_component(_byol_torch_root "${BYOL_TORCH_LIB_DIR}/.." ABSOLUTE)
+  find_path(BYOL_NCCL_INCLUDE nccl.h
+    HINTS ENV NCCL_HOME ENV NCCL_INCLUDE_DIR "${_byol_torch_root}/../nvidia/nccl/include" ${TORCH_INCLUDE_DIRS}
+    PATH_SUFFIXES include)
+  if(_byol_c10d_nccl_header AND BYOL_NCCL_INCLUDE)
+    set_property(SOURCE native/core/process_group.cc APPEND PROPERTY COMPILE_DEFINITIONS USE_C10D_NCCL BYOL_WITH_NCCL)
+    target_include_directories(byol_core PRIVATE "${BYOL_NCCL_INCLUDE}")
+    message(STATUS "byol-torch: NCCL collectives for CUDA tensors (nccl.h in ${BYOL_NCCL_INCLUDE})")
+  else()
+    message(STATUS "byol-torch: no NCCL (c10d header: '${_byol_c10d_nccl_header}', nccl.h: '${BYOL_NCCL_INCLUDE}'); "
+                   "CUDA tensors cannot take part in collectives")
+  endif()
+endif()

@@ -1,6 +1,7 @@
 #include "core/group_batch_norm.h"
 
 #include "core/errors.h"
+#include "core/sync_batch_norm.h"
 #include "core/tensor_checks.h"
 
 namespace byol {
@@ -61,6 +62,11 @@ at::Tensor GroupBatchNormImpl::forward(const at::Tensor& input) {
   const int64_t n = input.size(0);
   BYOL_EXPECT_RANGE(n % groups == 0, "batchNorm: input: expected a batch of ", groups,
                     " equal groups (batch size divisible by ", groups, "), received batch size ", n);
+  if (sync_ && is_training()) {
+    if (update) num_batches_tracked.add_(groups);
+    return syncBatchNorm(input, weight, bias, update ? running_mean : at::Tensor(), update ? running_var : at::Tensor(),
+                         SyncBatchNormArgs{groups, options.momentum(), options.eps()}, *sync_);
+  }
   if (groups == 1) {
     if (update) num_batches_tracked.add_(1);
     return at::batch_norm(input, weight, bias, running_mean, running_var, batchStats, options.momentum(),
@@ -86,21 +92,23 @@ GroupBatchNorm groupBatchNorm2d(int64_t features, int64_t groups) {
   return GroupBatchNorm(GroupBatchNormOptions(2, features).groups(groups));
 }
 
-int64_t setBatchNormGroups(torch::nn::Module& module, int64_t groups) {
+int64_t setBatchNormGroups(torch::nn::Module& module, int64_t groups, const std::shared_ptr<ProcessGroup>& sync) {
   BYOL_EXPECT_RANGE(groups >= 1, "groups: expected a positive integer, received ", groups);
   int64_t found = 0;
   for (const auto& m : module.modules(/*include_self=*/true)) {
     if (auto* bn = dynamic_cast<GroupBatchNormImpl*>(m.get())) {
       bn->setGroups(groups);
+      bn->setSync(sync);
       ++found;
     }
   }
   return found;
 }
 
-BatchNormGroupsScope::BatchNormGroupsScope(std::vector<torch::nn::Module*> modules, int64_t groups)
-    : modules_(groups == 1 ? std::vector<torch::nn::Module*>{} : std::move(modules)) {
-  for (auto* m : modules_) setBatchNormGroups(*m, groups);
+BatchNormGroupsScope::BatchNormGroupsScope(std::vector<torch::nn::Module*> modules, int64_t groups,
+                                           std::shared_ptr<ProcessGroup> sync)
+    : modules_(groups == 1 && !sync ? std::vector<torch::nn::Module*>{} : std::move(modules)) {
+  for (auto* m : modules_) setBatchNormGroups(*m, groups, sync);
 }
 
 BatchNormGroupsScope::~BatchNormGroupsScope() {

@@ -10,7 +10,10 @@
 
 #include <torch/torch.h>
 
+#include <memory>
 #include <vector>
+
+#include "core/process_group.h"
 
 namespace byol {
 
@@ -38,23 +41,32 @@ class GroupBatchNormImpl : public torch::nn::Cloneable<GroupBatchNormImpl> {
   // Number of equal groups the next training-mode batches are split into (>= 1).
   void setGroups(int64_t groups);
   int64_t groups() const { return options.groups(); }
+  // Training-mode statistics over every rank of `group` (synchronised BatchNorm, core/sync_batch_norm);
+  // nullptr: this process's batch only.
+  void setSync(std::shared_ptr<ProcessGroup> group) { sync_ = std::move(group); }
 
   GroupBatchNormOptions options;
   at::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+
+ private:
+  std::shared_ptr<ProcessGroup> sync_;
 };
 TORCH_MODULE(GroupBatchNorm);
 
 GroupBatchNorm groupBatchNorm1d(int64_t features, int64_t groups = 1);
 GroupBatchNorm groupBatchNorm2d(int64_t features, int64_t groups = 1);
 
-// Sets `groups` on every GroupBatchNorm inside `module` (itself included); returns how many it found.
-int64_t setBatchNormGroups(torch::nn::Module& module, int64_t groups);
+// Sets `groups` (and the process group that synchronises them) on every GroupBatchNorm inside `module`
+// (itself included); returns how many it found.
+int64_t setBatchNormGroups(torch::nn::Module& module, int64_t groups, const std::shared_ptr<ProcessGroup>& sync = nullptr);
 
-// Splits the BatchNorm statistics of `modules` into `groups` for as long as the scope lives, and puts them
-// back to 1 when it ends, even when a forward pass throws. groups = 1 does nothing.
+// Splits the BatchNorm statistics of `modules` into `groups` (and, given a process group, synchronises them
+// over its ranks) for as long as the scope lives, and puts them back to 1 group, unsynchronised, when it ends,
+// even when a forward pass throws. groups = 1 without a process group does nothing.
 class BatchNormGroupsScope {
  public:
-  BatchNormGroupsScope(std::vector<torch::nn::Module*> modules, int64_t groups);
+  BatchNormGroupsScope(std::vector<torch::nn::Module*> modules, int64_t groups,
+                       std::shared_ptr<ProcessGroup> sync = nullptr);
   ~BatchNormGroupsScope();
   BatchNormGroupsScope(const BatchNormGroupsScope&) = delete;
   BatchNormGroupsScope& operator=(const BatchNormGroupsScope&) = delete;

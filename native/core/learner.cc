@@ -5,6 +5,7 @@
 
 #include "core/byol_loss.h"
 #include "core/channels_last.h"
+#include "core/data_parallel.h"
 #include "core/ema.h"
 #include "core/errors.h"
 #include "core/group_batch_norm.h"
@@ -177,7 +178,7 @@ Learner::Output Learner::forward(const at::Tensor& view1, const at::Tensor& view
     modules.push_back(targetEncoder_.ptr().get());
     modules.push_back(targetProjector_.get());
   }
-  BatchNormGroupsScope perView(modules, 2);
+  BatchNormGroupsScope perView(modules, 2, syncBatchNorm_ ? group_ : nullptr);
 
   const at::Tensor projections = projector_->forward(represent(encoder_, both));
   const at::Tensor predictions = predictor_->forward(projections);
@@ -216,11 +217,13 @@ StepOutcome Learner::step(const StepInput& input, Optimizer& optimizer, const St
   {
     at::NoGradGuard noGrad;
     out.metrics = at::stack({forwarded.loss.detach().to(at::kFloat), collapseMonitor(forwarded.onlineProjections)});
+    // Means over the ranks; every rank then also takes the same non-finite-loss decision below.
+    if (group_ && group_->worldSize() > 1) out.metrics = averageOverRanks(out.metrics);
   }
   out.timings.forward = clock.lap();
 
   // On the CPU the value is already there: a non-finite loss stops before it reaches the gradients.
-  if (forwarded.loss.is_cpu() && !std::isfinite(forwarded.loss.item<double>())) {
+  if (forwarded.loss.is_cpu() && !std::isfinite(out.metrics[0].item<double>())) {
     dropGradients();
     out.nonFiniteLoss = true;
     return out;
@@ -235,6 +238,7 @@ StepOutcome Learner::step(const StepInput& input, Optimizer& optimizer, const St
   pendingMicroBatches_ = 0;
 
   if (gradientsComplete_) gradientsComplete_(onlineParams_);
+  out.timings.allReduce = clock.lap();
   if (options.maxGradNorm) optimizer.clipGradNormLazily(*options.maxGradNorm);
   optimizer.step(options.lr);
   optimizer.zeroGrad();
@@ -244,6 +248,21 @@ StepOutcome Learner::step(const StepInput& input, Optimizer& optimizer, const St
   out.optimizerStepped = true;
   out.timings.ema = clock.lap();
   return out;
+}
+
+void Learner::setDataParallel(std::shared_ptr<ProcessGroup> group, const DataParallelOptions& options) {
+  BYOL_EXPECT_TYPE(group != nullptr, "group: expected a process group");
+  BYOL_EXPECT_RANGE(pendingMicroBatches_ == 0, "group: cannot join a process group with ", pendingMicroBatches_,
+                    " micro-batch(es) accumulated; join before training or after an optimizer step");
+  group_ = std::move(group);
+  syncBatchNorm_ = options.syncBatchNorm;
+  gradientsComplete_ = GradientAverager(group_, options.bucketBytes);
+}
+
+at::Tensor Learner::averageOverRanks(const at::Tensor& metrics) {
+  at::Tensor sum = metrics.contiguous().clone();
+  group_->allReduceSum(sum);
+  return sum / static_cast<double>(group_->worldSize());
 }
 
 void Learner::dropGradients() {

@@ -22,9 +22,11 @@
 #include <vector>
 
 #include "core/augment.h"
+#include "core/data_parallel.h"
 #include "core/mlp.h"
 #include "core/named_tensors.h"
 #include "core/optim.h"
+#include "core/process_group.h"
 
 namespace byol {
 
@@ -89,7 +91,16 @@ struct StepOptions {
 };
 
 struct StepTimings {
-  double augment = 0, forward = 0, backward = 0, optimizer = 0, ema = 0;  // wall-clock milliseconds
+  // wall-clock milliseconds; allReduce: the gradients' mean over the ranks (0 in one process)
+  double augment = 0, forward = 0, backward = 0, allReduce = 0, optimizer = 0, ema = 0;
+};
+
+struct DataParallelOptions {
+  // BatchNorm statistics of each view over every rank's batch (as one process with all ranks' images would
+  // compute them); false: each rank's own (PyTorch DDP's default without SyncBatchNorm).
+  bool syncBatchNorm = true;
+  // Gradient bytes per all-reduce.
+  int64_t bucketBytes = GradientAverager::kDefaultBucketBytes;
 };
 
 struct StepOutcome {
@@ -140,6 +151,13 @@ class Learner {
   using GradientsHook = std::function<void(const std::vector<at::Tensor>& onlineParameters)>;
   void setGradientsCompleteHook(GradientsHook hook) { gradientsComplete_ = std::move(hook); }
 
+  // Data-parallel training over `group` (core/data_parallel): every step averages the gradients over the
+  // ranks (the gradients-complete hook), synchronises BatchNorm when asked, and reports loss and collapse as
+  // means over the ranks. The caller makes the ranks' states equal first (broadcastTrainingState). Only step()
+  // averages gradients: a hand-written loop over forward() does not.
+  void setDataParallel(std::shared_ptr<ProcessGroup> group, const DataParallelOptions& options = {});
+  const std::shared_ptr<ProcessGroup>& processGroup() const { return group_; }
+
   // The representation (and, when asked, the online projection) in eval mode, without gradients.
   std::pair<at::Tensor, at::Tensor> embed(const at::Tensor& images, bool withProjection);
 
@@ -165,6 +183,7 @@ class Learner {
  private:
   at::Tensor represent(torch::nn::AnyModule& encoder, const at::Tensor& images);
   void dropGradients();
+  at::Tensor averageOverRanks(const at::Tensor& metrics);
 
   LearnerOptions options_;
   int64_t representationSize_;
@@ -179,6 +198,8 @@ class Learner {
   int64_t pendingMicroBatches_ = 0;
   int64_t pendingAccumulate_ = 1;
   GradientsHook gradientsComplete_;
+  std::shared_ptr<ProcessGroup> group_;
+  bool syncBatchNorm_ = false;
 };
 
 }  // namespace byol

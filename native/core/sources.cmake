@@ -17,6 +17,9 @@ set(BYOL_CORE_SOURCES
   native/core/host_allocator.cc
   native/core/byol_loss.cc
   native/core/learner.cc
+  native/core/process_group.cc
+  native/core/sync_batch_norm.cc
+  native/core/data_parallel.cc
   native/core/ema.cc
   native/core/ema_cpu_default.cc
   native/core/ema_cpu_avx2.cc
@@ -50,3 +53,9 @@ else()
 endif()
 # The CPU augmentation kernels vectorise their selects only without trapping-math (changes no result).
 set_source_files_properties(native/core/augment_cpu.cc PROPERTIES COMPILE_OPTIONS "-fno-trapping-math")
+
+# The process group compiles LibTorch's ProcessGroupGloo.hpp, which needs USE_C10D_GLOO and Gloo's headers
+# (Debian: libgloo-dev; the runtime libgloo0 is already LibTorch's dependency). The define differs from the
+# precompiled header's, so this file compiles without it.
+set_source_files_properties(native/core/process_group.cc PROPERTIES
+  COMPILE_DEFINITIONS "USE_C10D_GLOO" SKIP_PRECOMPILE_HEADERS ON)

@@ -1,0 +1,49 @@
+// Data-parallel training over a ProcessGroup: what makes every rank's learner take the same step.
+//   - GradientAverager: after the last micro-batch's backward (Learner's gradients-complete point), the mean of
+//     every online gradient over the ranks, in flat buckets (one all-reduce per bucket, not per tensor).
+//   - broadcastTrainingState: at the start (and after a resume), rank 0's online and target weights, BatchNorm
+//     buffers, optimizer state and schedule position on every rank.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "core/optim.h"
+#include "core/process_group.h"
+
+namespace byol {
+
+class Learner;
+
+class GradientAverager {
+ public:
+  // 25 MiB buckets: DDP's default, large enough that per-call latency does not matter.
+  static constexpr int64_t kDefaultBucketBytes = 25 << 20;
+
+  explicit GradientAverager(std::shared_ptr<ProcessGroup> group, int64_t bucketBytes = kDefaultBucketBytes);
+
+  // Replaces each parameter's gradient by its mean over the ranks. A parameter without a gradient takes part
+  // as zeros (every rank must send the same layout) and gets the mean as its gradient.
+  void operator()(const std::vector<at::Tensor>& parameters);
+
+ private:
+  struct Bucket {
+    std::vector<size_t> members;  // indices into the parameter list
+    at::Tensor flat;
+  };
+  void plan(const std::vector<at::Tensor>& parameters);
+
+  std::shared_ptr<ProcessGroup> group_;
+  int64_t bucketBytes_;
+  std::vector<Bucket> buckets_;
+  size_t planned_ = 0;  // parameter count the buckets were planned for
+};
+
+// Makes every rank's learner and optimizer state rank 0's: online and target parameters and buffers, the
+// optimizer's state tensors and step count, and the EMA schedule position. Throws RangeError (on every rank)
+// when the ranks' optimizer states differ in layout (e.g. only some ranks resumed from a checkpoint).
+void broadcastTrainingState(Learner& learner, Optimizer* optimizer, ProcessGroup& group);
+
+}  // namespace byol

@@ -1,0 +1,323 @@
+// The c10d process group: Gloo for CPU tensors, and NCCL for CUDA tensors when the LibTorch has it (PyTorch's
+// "cpu:gloo,cuda:nccl"). Built with USE_C10D_GLOO (and, with NCCL, USE_C10D_NCCL and BYOL_WITH_NCCL), set for
+// this file only by CMake, as LibTorch's headers need; Gloo's own headers come from libgloo-dev.
+//
+// LibTorch 1.13 and 2.x: ProcessGroupGloo/NCCL are c10d::ProcessGroup subclasses in 1.13 and c10d::Backend
+// subclasses in 2.x, with the same constructor, Options (timeout) and collective methods, which is all this
+// file uses; the templates below take either.
+#include "core/process_group.h"
+
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef BYOL_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "core/errors.h"
+
+namespace byol {
+namespace {
+
+std::string errorText(const std::exception& e) {
+  if (const auto* c10Error = dynamic_cast<const c10::Error*>(&e)) return c10Error->what_without_backtrace();
+  return e.what();
+}
+
+bool isLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+std::string thisHost() {
+  char name[256] = {0};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+// Whether a process of this machine has exited: gone, or a zombie its parent has not reaped yet (the
+// launcher may not have noticed the death yet when we ask).
+bool processExited(int64_t pid) {
+  if (::kill(static_cast<pid_t>(pid), 0) != 0) return errno == ESRCH;
+  // Plain POSIX reads: the process may vanish while we read, and that must not throw.
+  char text[512] = {0};
+  FILE* stat = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (stat == nullptr) return true;
+  const size_t n = std::fread(text, 1, sizeof(text) - 1, stat);
+  std::fclose(stat);
+  const std::string line(text, n);
+  const auto close = line.rfind(')');
+  return n == 0 || (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z');
+}
+
+std::string seconds(std::chrono::milliseconds ms) {
+  std::ostringstream out;
+  out << ms.count() / 1000.0 << " s";
+  return out.str();
+}
+
+c10::intrusive_ptr<c10d::Store> openStore(const ProcessGroupOptions& o) {
+  if (!o.storePath.empty()) {
+    auto store = c10::make_intrusive<c10d::FileStore>(o.storePath, static_cast<int>(o.worldSize));
+    store->setTimeout(o.timeout);
+    return store;
+  }
+  c10d::TCPStoreOptions tcp;
+  tcp.port = static_cast<std::uint16_t>(o.masterPort);
+  tcp.isServer = !o.agentStore && o.rank == 0;
+  tcp.numWorkers = static_cast<std::size_t>(o.worldSize);
+  tcp.waitWorkers = false;  // the Gloo rendezvous below waits for every rank anyway
+  tcp.timeout = o.timeout;
+  const std::string where = message(o.masterAddr, ":", o.masterPort);
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(o.masterAddr, tcp);
+  } catch (const std::exception& e) {
+    const std::string text = errorText(e);
+    if (text.find("already in use") != std::string::npos)
+      throw RangeError(message("masterPort: ", where, " is already in use (another job or process holds it); choose a "
+                               "free --master-port"));
+    if (tcp.isServer)
+      throw DistributedError(message("rank 0 cannot host the rendezvous store at ", where, ": ", text));
+    throw DistributedError(message("rank ", o.rank, " cannot reach the rendezvous store at ", where, " within ",
+                                   seconds(o.timeout), " (is the master address right and rank 0 started?): ", text));
+  }
+}
+
+std::shared_ptr<gloo::transport::Device> openDevice(const ProcessGroupOptions& o) {
+  if (!o.interface.empty()) return c10d::ProcessGroupGloo::createDeviceForInterface(o.interface);
+  if (!o.storePath.empty() || isLoopback(o.masterAddr))
+    return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+struct Peer {
+  std::string host;
+  int64_t pid = 0;
+};
+
+// One collective on one tensor with either backend, waited for.
+template <typename Backend>
+void allReduceWith(Backend& backend, at::Tensor& tensor) {
+  std::vector<at::Tensor> list{tensor};
+  backend.allreduce(list)->wait();
+}
+template <typename Backend>
+void allGatherWith(Backend& backend, std::vector<at::Tensor>& outputs, at::Tensor& input) {
+  std::vector<std::vector<at::Tensor>> out{outputs};
+  std::vector<at::Tensor> in{input};
+  backend.allgather(out, in)->wait();
+  outputs = out.front();
+}
+template <typename Backend>
+void broadcastWith(Backend& backend, at::Tensor& tensor, int64_t root) {
+  std::vector<at::Tensor> list{tensor};
+  c10d::BroadcastOptions options;
+  options.rootRank = root;
+  backend.broadcast(list, options)->wait();
+}
+
+class GlooProcessGroup final : public ProcessGroup {
+ public:
+  explicit GlooProcessGroup(const ProcessGroupOptions& o)
+      : ProcessGroup(o.rank, o.worldSize, o.timeout), where_(o.storePath.empty() ? message(o.masterAddr, ":", o.masterPort)
+                                                                                  : o.storePath) {
+    const std::string prefix = o.storePrefix.empty() ? "byol" : o.storePrefix + "/byol";
+    store_ = c10::make_intrusive<c10d::PrefixStore>(prefix, openStore(o));
+    auto options = c10d::ProcessGroupGloo::Options::create(o.timeout);
+    options->devices.push_back(openDevice(o));
+    options->threads = 2;
+    try {
+      gloo_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, static_cast<int>(o.rank),
+                                                          static_cast<int>(o.worldSize), options);
+#ifdef BYOL_WITH_NCCL
+      // Communicators are made lazily, at the first CUDA collective, on that tensor's device.
+      auto ncclOptions = c10d::ProcessGroupNCCL::Options::create();
+      ncclOptions->timeout = o.timeout;
+      nccl_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store_),
+                                                          static_cast<int>(o.rank), static_cast<int>(o.worldSize),
+                                                          ncclOptions);
+#endif
+      publishPeers();
+    } catch (const std::exception& e) {
+      throw DistributedError(message("rank ", o.rank, " of ", o.worldSize, ": the other ranks did not all join at ",
+                                     where_, " within ", seconds(o.timeout), " (did every rank start?): ", errorText(e)));
+    }
+  }
+
+  bool supports(const at::Device& device) const override {
+#ifdef BYOL_WITH_NCCL
+    if (device.is_cuda()) return true;
+#endif
+    return device.is_cpu();
+  }
+
+ protected:
+  void runAllReduce(at::Tensor& tensor) override {
+#ifdef BYOL_WITH_NCCL
+    if (tensor.is_cuda()) return allReduceWith(*nccl_, tensor);
+#endif
+    allReduceWith(*gloo_, tensor);
+  }
+  void runAllGather(std::vector<at::Tensor>& outputs, at::Tensor& input) override {
+#ifdef BYOL_WITH_NCCL
+    if (input.is_cuda()) return allGatherWith(*nccl_, outputs, input);
+#endif
+    allGatherWith(*gloo_, outputs, input);
+  }
+  void runBroadcast(at::Tensor& tensor, int64_t root) override {
+#ifdef BYOL_WITH_NCCL
+    if (tensor.is_cuda()) return broadcastWith(*nccl_, tensor, root);
+#endif
+    broadcastWith(*gloo_, tensor, root);
+  }
+  void runBarrier() override { gloo_->barrier()->wait(); }
+
+  std::string diagnoseFailure() override {
+    const std::string host = thisHost();
+    std::vector<std::string> gone;
+    for (size_t r = 0; r < peers_.size(); ++r) {
+      if (static_cast<int64_t>(r) == rank() || peers_[r].host != host || peers_[r].pid <= 0) continue;
+      if (processExited(peers_[r].pid)) gone.push_back(message("rank ", r, " (pid ", peers_[r].pid, ")"));
+    }
+    if (gone.empty()) return "";
+    std::string list = gone.front();
+    for (size_t i = 1; i < gone.size(); ++i) list += ", " + gone[i];
+    return message("lost ", list, ": the process has exited");
+  }
+
+ private:
+  // Each rank's host and pid, so that a failure can name the ranks that are gone.
+  void publishPeers() {
+    const std::string me = message(thisHost(), " ", ::getpid());
+    store_->set(message("peer/", rank()), std::vector<uint8_t>(me.begin(), me.end()));
+    peers_.resize(static_cast<size_t>(worldSize()));
+    for (int64_t r = 0; r < worldSize(); ++r) {
+      const auto bytes = store_->get(message("peer/", r));
+      std::istringstream in(std::string(bytes.begin(), bytes.end()));
+      in >> peers_[static_cast<size_t>(r)].host >> peers_[static_cast<size_t>(r)].pid;
+    }
+  }
+
+  std::string where_;
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo_;
+#ifdef BYOL_WITH_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl_;
+#endif
+  std::vector<Peer> peers_;
+};
+
+}  // namespace
+
+void ProcessGroup::checkCollectiveTensor(const at::Tensor& t, const char* name) const {
+  BYOL_EXPECT_TYPE(t.defined(), name, ": expected a tensor");
+  BYOL_EXPECT_RANGE(supports(t.device()), name, ": expected a tensor on a device this group serves (CPU: Gloo",
+#ifdef BYOL_WITH_NCCL
+                    "; CUDA: NCCL",
+#else
+                    "; CUDA needs a LibTorch with NCCL",
+#endif
+                    "), received one on ", t.device());
+  BYOL_EXPECT_RANGE(t.is_contiguous(), name, ": expected a contiguous tensor");
+}
+
+void ProcessGroupOptions::validate() const {
+  BYOL_EXPECT_RANGE(worldSize >= 1, "worldSize: expected a positive integer, received ", worldSize);
+  BYOL_EXPECT_RANGE(rank >= 0 && rank < worldSize, "rank: expected an integer in [0, ", worldSize, "), received ", rank);
+  BYOL_EXPECT_RANGE(!storePath.empty() || !masterAddr.empty(), "masterAddr: expected a host name or address");
+  BYOL_EXPECT_RANGE(!storePath.empty() || (masterPort >= 1 && masterPort <= 65535),
+                    "masterPort: expected a port number in [1, 65535], received ", masterPort);
+  BYOL_EXPECT_RANGE(timeout.count() >= 1, "timeout: expected a positive number of milliseconds, received ",
+                    timeout.count());
+}
+
+std::shared_ptr<ProcessGroup> ProcessGroup::create(const ProcessGroupOptions& options) {
+  options.validate();
+  return std::make_shared<GlooProcessGroup>(options);
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+template <typename Run>
+void ProcessGroup::collective(const char* name, int64_t bytes, Run&& run) {
+  if (broken_)
+    throw DistributedError(message(name, " on rank ", rank_, ": the process group failed earlier and cannot be used"));
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    run();
+  } catch (const std::exception& e) {
+    broken_ = true;
+    std::string cause;
+    try {
+      cause = diagnoseFailure();
+    } catch (const std::exception&) {
+      // Only a better message was at stake; the collective's own error follows.
+    }
+    throw DistributedError(message(name, " failed on rank ", rank_, " of ", worldSize_, ": ",
+                                   cause.empty() ? "" : cause + "; ", errorText(e)));
+  }
+  stats_.calls += 1;
+  stats_.bytes += bytes;
+  stats_.milliseconds += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+void ProcessGroup::allReduceSum(at::Tensor& tensor) {
+  checkCollectiveTensor(tensor, "allReduce");
+  if (worldSize_ == 1) return;
+  collective("allReduce", tensor.nbytes(), [&] { runAllReduce(tensor); });
+}
+
+std::vector<at::Tensor> ProcessGroup::allGather(const at::Tensor& tensor) {
+  checkCollectiveTensor(tensor, "allGather");
+  if (worldSize_ == 1) return {tensor.clone()};
+  std::vector<at::Tensor> outputs;
+  for (int64_t r = 0; r < worldSize_; ++r) outputs.push_back(at::empty_like(tensor));
+  at::Tensor input = tensor;
+  collective("allGather", tensor.nbytes() * worldSize_, [&] { runAllGather(outputs, input); });
+  return outputs;
+}
+
+void ProcessGroup::broadcast(at::Tensor& tensor, int64_t root) {
+  checkCollectiveTensor(tensor, "broadcast");
+  BYOL_EXPECT_RANGE(root >= 0 && root < worldSize_, "root: expected a rank in [0, ", worldSize_, "), received ", root);
+  if (worldSize_ == 1) return;
+  collective("broadcast", tensor.nbytes(), [&] { runBroadcast(tensor, root); });
+}
+
+void ProcessGroup::broadcastCoalesced(const std::vector<at::Tensor>& tensors, int64_t root) {
+  if (worldSize_ == 1) return;
+  at::NoGradGuard noGrad;
+  // One flat bucket per (device, dtype): a collective takes one contiguous tensor.
+  std::map<std::pair<std::string, at::ScalarType>, std::vector<at::Tensor>> byType;
+  for (const auto& t : tensors) {
+    BYOL_EXPECT_TYPE(t.defined(), "broadcast: expected defined tensors");
+    byType[{t.device().str(), t.scalar_type()}].push_back(t);
+  }
+  for (auto& [key, list] : byType) {
+    std::vector<at::Tensor> flat;
+    flat.reserve(list.size());
+    for (const auto& t : list) flat.push_back(t.reshape({-1}));
+    at::Tensor bucket = at::cat(flat);
+    broadcast(bucket, root);
+    int64_t offset = 0;
+    for (auto& t : list) {
+      t.copy_(bucket.narrow(0, offset, t.numel()).view(t.sizes()));
+      offset += t.numel();
+    }
+  }
+}
+
+void ProcessGroup::barrier() {
+  if (worldSize_ == 1) return;
+  collective("barrier", 0, [&] { runBarrier(); });
+}
+
+}  // namespace byol
