@@ -5,15 +5,16 @@
 
 namespace byol {
 
-GradientAverager::GradientAverager(std::shared_ptr<ProcessGroup> group, int64_t bucketBytes)
-    : group_(std::move(group)), bucketBytes_(bucketBytes) {
+GradientAverager::GradientAverager(std::shared_ptr<ProcessGroup> group, int64_t bucketBytes, bool presummed)
+    : group_(std::move(group)), bucketBytes_(bucketBytes), presummed_(presummed) {
   BYOL_EXPECT_TYPE(group_ != nullptr, "group: expected a process group");
   BYOL_EXPECT_RANGE(bucketBytes_ >= 1, "bucketBytes: expected a positive integer, received ", bucketBytes_);
 }
 
 void GradientAverager::plan(const std::vector<at::Tensor>& parameters) {
   buckets_.clear();
-  // Consecutive parameters of one dtype share a bucket until it holds bucketBytes.
+  // Consecutive parameters of one dtype and device share a bucket until it holds bucketBytes.
+  std::vector<int64_t> offsets(parameters.size());
   for (size_t i = 0; i < parameters.size(); ++i) {
     const at::Tensor& p = parameters[i];
     const int64_t bytes = p.numel() * static_cast<int64_t>(p.element_size());
@@ -24,8 +25,20 @@ void GradientAverager::plan(const std::vector<at::Tensor>& parameters) {
       buckets_.push_back(Bucket{{}, at::empty({0}, p.options().requires_grad(false))});
       last = &buckets_.back();
     }
+    offsets[i] = last->flat.numel();
     last->members.push_back(i);
     last->flat = at::empty({last->flat.numel() + p.numel()}, last->flat.options());
+  }
+  slots_.assign(parameters.size(), at::Tensor());
+  for (auto& bucket : buckets_) {
+    bucket.flat.zero_();
+    for (size_t i : bucket.members) {
+      const at::Tensor& p = parameters[i];
+      // A dense parameter (contiguous or channels-last) gets a slot of its own strides, so that the optimizer's
+      // fused kernels still see matching layouts; anything else is copied in and out.
+      if (p.is_non_overlapping_and_dense())
+        slots_[i] = bucket.flat.as_strided(p.sizes(), p.strides(), bucket.flat.storage_offset() + offsets[i]);
+    }
   }
   planned_ = parameters.size();
 }
@@ -38,20 +51,29 @@ void GradientAverager::operator()(const std::vector<at::Tensor>& parameters) {
   for (auto& bucket : buckets_) {
     int64_t offset = 0;
     for (size_t i : bucket.members) {
-      const at::Tensor& p = parameters[i];
-      at::Tensor slot = bucket.flat.narrow(0, offset, p.numel()).view(p.sizes());
-      if (p.grad().defined()) slot.copy_(p.grad());
-      else slot.zero_();
+      at::Tensor p = parameters[i];
+      const at::Tensor& slot = slots_[i];
+      const at::Tensor& grad = p.grad();
+      const bool inPlace = slot.defined() && grad.defined() && grad.data_ptr() == slot.data_ptr();
+      if (!inPlace) {
+        at::Tensor place = slot.defined() ? slot : bucket.flat.narrow(0, offset, p.numel()).view(p.sizes());
+        if (grad.defined()) place.copy_(grad);
+        else place.zero_();
+        // From now on the backward accumulates into the bucket itself.
+        if (slot.defined()) p.mutable_grad() = slot;
+      }
       offset += p.numel();
     }
     group_->allReduceSum(bucket.flat);
-    bucket.flat.mul_(scale);
+    if (!presummed_) bucket.flat.mul_(scale);
     offset = 0;
     for (size_t i : bucket.members) {
       at::Tensor p = parameters[i];
-      const at::Tensor mean = bucket.flat.narrow(0, offset, p.numel()).view(p.sizes());
-      if (p.grad().defined()) p.mutable_grad().copy_(mean);
-      else p.mutable_grad() = mean.clone();
+      if (!slots_[i].defined()) {
+        const at::Tensor mean = bucket.flat.narrow(0, offset, p.numel()).view(p.sizes());
+        if (p.grad().defined()) p.mutable_grad().copy_(mean);
+        else p.mutable_grad() = mean.clone();
+      }
       offset += p.numel();
     }
   }

@@ -1,6 +1,8 @@
 // Data-parallel training over a ProcessGroup: what makes every rank's learner take the same step.
 //   - GradientAverager: after the last micro-batch's backward (Learner's gradients-complete point), the mean of
-//     every online gradient over the ranks, in flat buckets (one all-reduce per bucket, not per tensor).
+//     every online gradient over the ranks, in flat buckets (one all-reduce per bucket, not per tensor). The
+//     gradients become views into the buckets (DDP's gradient_as_bucket_view), so from the second step on the
+//     backward accumulates straight into them and nothing is copied in or out.
 //   - broadcastTrainingState: at the start (and after a resume), rank 0's online and target weights, BatchNorm
 //     buffers, optimizer state and schedule position on every rank.
 #pragma once
@@ -22,10 +24,15 @@ class GradientAverager {
   // 25 MiB buckets: DDP's default, large enough that per-call latency does not matter.
   static constexpr int64_t kDefaultBucketBytes = 25 << 20;
 
-  explicit GradientAverager(std::shared_ptr<ProcessGroup> group, int64_t bucketBytes = kDefaultBucketBytes);
+  // `presummed`: the gradients already carry the 1/worldSize factor (the learner divides its loss), so the
+  // all-reduced sum is the mean; otherwise the sum is divided here.
+  explicit GradientAverager(std::shared_ptr<ProcessGroup> group, int64_t bucketBytes = kDefaultBucketBytes,
+                            bool presummed = false);
 
   // Replaces each parameter's gradient by its mean over the ranks. A parameter without a gradient takes part
-  // as zeros (every rank must send the same layout) and gets the mean as its gradient.
+  // as zeros (every rank must send the same layout) and gets the mean as its gradient. Afterwards every
+  // gradient is a view into a bucket; a gradient replaced meanwhile (set to none, reassigned) is copied in and
+  // becomes a view again.
   void operator()(const std::vector<at::Tensor>& parameters);
 
  private:
@@ -33,10 +40,13 @@ class GradientAverager {
     std::vector<size_t> members;  // indices into the parameter list
     at::Tensor flat;
   };
+  // Parameter i's place in its bucket, shaped and strided as the parameter (dense layouts), else undefined.
+  std::vector<at::Tensor> slots_;
   void plan(const std::vector<at::Tensor>& parameters);
 
   std::shared_ptr<ProcessGroup> group_;
   int64_t bucketBytes_;
+  bool presummed_;
   std::vector<Bucket> buckets_;
   size_t planned_ = 0;  // parameter count the buckets were planned for
 };

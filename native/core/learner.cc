@@ -228,7 +228,9 @@ StepOutcome Learner::step(const StepInput& input, Optimizer& optimizer, const St
     out.nonFiniteLoss = true;
     return out;
   }
-  const at::Tensor scaled = options.accumulate == 1 ? forwarded.loss : forwarded.loss / double(options.accumulate);
+  // The gradient of the mean over micro-batches and, data-parallel, over ranks: the all-reduce then sums.
+  const int64_t parts = options.accumulate * (group_ ? group_->worldSize() : 1);
+  const at::Tensor scaled = parts == 1 ? forwarded.loss : forwarded.loss / double(parts);
   scaled.backward();
   forwarded = Output{};  // frees the graph's saved tensors before the optimizer allocates
   out.timings.backward = clock.lap();
@@ -256,7 +258,7 @@ void Learner::setDataParallel(std::shared_ptr<ProcessGroup> group, const DataPar
                     " micro-batch(es) accumulated; join before training or after an optimizer step");
   group_ = std::move(group);
   syncBatchNorm_ = options.syncBatchNorm;
-  gradientsComplete_ = GradientAverager(group_, options.bucketBytes);
+  gradientsComplete_ = GradientAverager(group_, options.bucketBytes, /*presummed=*/true);
 }
 
 at::Tensor Learner::averageOverRanks(const at::Tensor& metrics) {

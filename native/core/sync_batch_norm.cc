@@ -8,13 +8,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Every dim but the channels (dim 1).
-std::vector<int64_t> statisticsDims(int64_t rank) {
-  std::vector<int64_t> dims{0};
-  for (int64_t d = 2; d < rank; ++d) dims.push_back(d);
-  return dims;
-}
-
 // A per-channel vector [C] shaped to broadcast over an input of `rank` dims: [1, C, 1, ...].
 at::Tensor perChannel(const at::Tensor& v, int64_t rank) {
   std::vector<int64_t> shape(static_cast<size_t>(rank), 1);
@@ -26,17 +19,19 @@ struct RunningStats {
   at::Tensor mean, var;
 };
 
+// The per-channel statistics and gradients come from ATen's own BatchNorm CPU kernels (one fused pass each, as
+// the unsynchronised layer runs); only per-channel vectors are computed here and exchanged.
 struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& weight,
                             const at::Tensor& bias, RunningStats running, SyncBatchNormArgs args, ProcessGroup* group) {
-    const int64_t groups = args.groups, channels = input.size(1), rank = input.dim();
-    const auto dims = statisticsDims(rank);
+    const int64_t groups = args.groups, channels = input.size(1);
     const auto parts = input.chunk(groups, 0);
 
     // This rank's (count, mean, sum of squared deviations) per group and channel, in float64.
     at::Tensor local = at::empty({groups, 2 * channels + 1}, input.options().dtype(at::kDouble));
     for (int64_t g = 0; g < groups; ++g) {
-      const auto [var, mean] = at::var_mean(parts[g], dims, /*unbiased=*/false);
+      // The kernel behind BatchNorm's training statistics (biased variance); no running statistics passed.
+      const auto [mean, var] = at::batch_norm_update_stats(parts[g], {}, {}, 0.0);
       const double count = static_cast<double>(parts[g].numel() / channels);
       at::Tensor row = local[g];
       row[0].fill_(count);
@@ -51,15 +46,15 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const at::Tensor mean = (means * counts).sum(0) / total;      // [G, C]
     const at::Tensor m2 = (all.narrow(2, 1 + channels, channels) + counts * (means - mean).pow(2)).sum(0);
     const at::Tensor varBiased = m2 / total;
-    const at::Tensor invstd = (varBiased + args.eps).rsqrt();
 
     std::vector<at::Tensor> outputs;
     outputs.reserve(groups);
     const auto type = input.scalar_type();
+    const at::Tensor meanT = mean.to(type), varT = varBiased.to(type);
     for (int64_t g = 0; g < groups; ++g) {
       // The eval-mode kernel normalises with the statistics it is given: here the global ones.
-      outputs.push_back(at::batch_norm(parts[g], weight, bias, mean[g].to(type), varBiased[g].to(type),
-                                       /*training=*/false, 0.0, args.eps, /*cudnn_enabled=*/true));
+      outputs.push_back(at::batch_norm(parts[g], weight, bias, meanT[g], varT[g], /*training=*/false, 0.0, args.eps,
+                                       /*cudnn_enabled=*/true));
       if (running.mean.defined()) {
         const at::Tensor unbiased = m2[g] / (total[g] - 1).clamp_min(1);
         running.mean.mul_(1 - args.momentum).add_(mean[g].to(running.mean.scalar_type()), args.momentum);
@@ -67,58 +62,62 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
       }
     }
     ctx->save_for_backward({input, weight});
-    ctx->saved_data["mean"] = mean.to(type);
-    ctx->saved_data["invstd"] = invstd.to(type);
+    ctx->saved_data["mean"] = meanT;
+    ctx->saved_data["var"] = varT;
     ctx->saved_data["total"] = total.squeeze(1);
     ctx->saved_data["groups"] = groups;
+    ctx->saved_data["eps"] = args.eps;
     // The group outlives the step that records and runs this graph (the learner holds it).
     ctx->saved_data["group"] = reinterpret_cast<int64_t>(group);
-    return at::cat(outputs, 0);
+    return groups == 1 ? outputs.front() : at::cat(outputs, 0);
   }
 
+  // With S1 = sum(dy) and S2 = sum(dy * (x - mean)) over every rank's rows of a group, N their count, and
+  // a = w * invstd:  dx = a * (dy - S1 / N - (x - mean) * invstd^2 * S2 / N) = a * dy - (alpha * x + beta),
+  // alpha = a * invstd^2 * S2 / N, beta = a * S1 / N - alpha * mean. ATen's eval-mode backward gives a * dy
+  // and this rank's sums (its grad_bias is S1, its grad_weight S2 * invstd) in one pass; the ranks' sums are
+  // all-reduced; the affine correction is one more pass.
   static variable_list backward(AutogradContext* ctx, variable_list gradOutputs) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& input = saved[0];
-    const at::Tensor& weight = saved[1];
+    const int64_t channels = input.size(1), rank = input.dim();
+    const at::Tensor weight = saved[1].defined() ? saved[1] : at::ones({channels}, input.options());
     const at::Tensor mean = ctx->saved_data["mean"].toTensor();
-    const at::Tensor invstd = ctx->saved_data["invstd"].toTensor();
+    const at::Tensor var = ctx->saved_data["var"].toTensor();
     const at::Tensor total = ctx->saved_data["total"].toTensor();
     const int64_t groups = ctx->saved_data["groups"].toInt();
+    const double eps = ctx->saved_data["eps"].toDouble();
     auto* group = reinterpret_cast<ProcessGroup*>(ctx->saved_data["group"].toInt());
-    const int64_t channels = input.size(1), rank = input.dim();
-    const auto dims = statisticsDims(rank);
     const auto xs = input.chunk(groups, 0);
     const auto dys = gradOutputs[0].chunk(groups, 0);
 
-    std::vector<at::Tensor> centred(static_cast<size_t>(groups));
+    std::vector<at::Tensor> gradInputs(static_cast<size_t>(groups));
+    at::Tensor gradWeight = at::zeros({channels}, input.options());
+    at::Tensor gradBias = at::zeros({channels}, input.options());
     at::Tensor sums = at::empty({groups, 2 * channels}, input.options().dtype(at::kDouble));
+    const at::Tensor invstd = (var.to(at::kDouble) + eps).rsqrt();  // [G, C]
     for (int64_t g = 0; g < groups; ++g) {
-      centred[g] = xs[g] - perChannel(mean[g], rank);
-      sums[g].narrow(0, 0, channels).copy_(dys[g].sum(dims));
-      sums[g].narrow(0, channels, channels).copy_((dys[g] * centred[g]).sum(dims));
+      auto [dx, dw, db] = at::native_batch_norm_backward(dys[g].contiguous(xs[g].suggest_memory_format()), xs[g], weight,
+                                                         mean[g], var[g], {}, {}, /*train=*/false, eps,
+                                                         {true, true, true});
+      gradInputs[g] = dx;
+      gradWeight += dw;
+      gradBias += db;
+      sums[g].narrow(0, 0, channels).copy_(db);
+      sums[g].narrow(0, channels, channels).copy_(dw.to(at::kDouble) / invstd[g]);
     }
-    const at::Tensor localSums = sums.clone();
     group->allReduceSum(sums);
 
     const auto type = input.scalar_type();
-    const at::Tensor w = weight.defined() ? weight : at::ones({channels}, input.options());
-    std::vector<at::Tensor> gradInputs;
-    gradInputs.reserve(groups);
-    at::Tensor gradWeight = at::zeros({channels}, input.options().dtype(at::kDouble));
-    at::Tensor gradBias = at::zeros({channels}, input.options().dtype(at::kDouble));
     for (int64_t g = 0; g < groups; ++g) {
-      const at::Tensor n = total[g];
-      const at::Tensor meanDy = (sums[g].narrow(0, 0, channels) / n).to(type);
-      const at::Tensor meanDyXmu = (sums[g].narrow(0, channels, channels) / n).to(type);
-      const at::Tensor scale = invstd[g] * w;
-      gradInputs.push_back((dys[g] - perChannel(meanDy, rank) -
-                            centred[g] * perChannel(invstd[g] * invstd[g] * meanDyXmu, rank)) *
-                           perChannel(scale, rank));
-      gradWeight += localSums[g].narrow(0, channels, channels) * invstd[g].to(at::kDouble);
-      gradBias += localSums[g].narrow(0, 0, channels);
+      const at::Tensor a = weight.to(at::kDouble) * invstd[g];
+      const at::Tensor alpha = a * invstd[g] * invstd[g] * sums[g].narrow(0, channels, channels) / total[g];
+      const at::Tensor beta = a * sums[g].narrow(0, 0, channels) / total[g] - alpha * mean[g].to(at::kDouble);
+      gradInputs[g].addcmul_(xs[g], perChannel(alpha.to(type), rank), -1).sub_(perChannel(beta.to(type), rank));
     }
-    return {at::cat(gradInputs, 0), weight.defined() ? gradWeight.to(type) : at::Tensor(),
-            weight.defined() ? gradBias.to(type) : at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    const bool affine = saved[1].defined();
+    return {groups == 1 ? gradInputs.front() : at::cat(gradInputs, 0), affine ? gradWeight : at::Tensor(),
+            affine ? gradBias : at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 

@@ -57,6 +57,7 @@ if (process.argv.includes('--bandwidth')) {
   const images = rand([share, 3, size, size]);
   const stepMs = [];
   const allReduceMs = [];
+  const phases = {};
   const before = group?.stats();
   for (let i = 0; i < warmup + iters; i++) {
     const t = performance.now();
@@ -65,6 +66,7 @@ if (process.argv.includes('--bandwidth')) {
     if (i >= warmup) {
       stepMs.push(performance.now() - t);
       allReduceMs.push(r.timings.allReduce);
+      for (const [k, v] of Object.entries(r.timings)) (phases[k] ??= []).push(v);
     }
   }
   const after = group?.stats();
@@ -73,6 +75,7 @@ if (process.argv.includes('--bandwidth')) {
     imagesPerSecond: (batch * 1000) / median(stepMs),
     stepMs: median(stepMs),
     allReduceMs: median(allReduceMs),
+    phasesMs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(median(v))])),
     bytesPerStep: group ? (after.bytes - before.bytes) / steps : 0,
     collectivesPerStep: group ? (after.calls - before.calls) / steps : 0,
   });

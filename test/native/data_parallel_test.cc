@@ -190,6 +190,11 @@ Trained trainOnRanks(int64_t world, bool syncBatchNorm, const std::vector<std::p
       const auto input = StepInput::fromViews(v1.chunk(world, 0)[r], v2.chunk(world, 0)[r]);
       losses.push_back(learner.step(input, adam, options).metrics[0].item<double>());
     }
+    if (group) {
+      // Zero-copy averaging: after a step the gradients are views into the shared flat buckets.
+      const auto online = learner.onlineParameters();
+      EXPECT_TRUE(online[0].second.grad().storage().is_alias_of(online[1].second.grad().storage()));
+    }
     results[r] = snapshot(learner, losses);
   };
   if (world == 1) {
