@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { BYOL, BYOLError, type StepResult, type StepTimings } from './byol.js';
 import { checkpointName, listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint, type TrainerPosition } from './checkpoint.js';
 import type { BatchSource } from './data/index.js';
-import type { ProcessGroup } from './distributed/process-group.js';
+import { DistributedError, type ProcessGroup } from './distributed/process-group.js';
 import type { Optimizer } from './optim.js';
 import { createProgress, type ProgressMode } from './progress.js';
 import type { Schedule } from './schedule.js';
@@ -130,7 +130,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   // Steps whose results are not read yet: read together at the next logged step or checkpoint.
   let unread: { micro: StepResult[]; info: Omit<StepInfo, 'loss' | 'collapse'> }[] = [];
   const stopped = (step: number, error: unknown): never => {
-    if (error instanceof BYOLError)
+    // A non-finite loss, or a lost rank / timeout of a data-parallel run: say where to resume from.
+    if (error instanceof BYOLError || error instanceof DistributedError)
       throw new TrainingError(
         `training stopped at step ${step}: ${error.message}. ` +
           (lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint}.` : 'No checkpoint was written yet.'),

@@ -70,5 +70,5 @@ const b = (k) => median(bandwidth.map((x) => x[k]));
 console.log(`\nAll-reduce of the learner's gradients (${cell(bandwidth[0].bytes / 1e6)} MB float32, 2 ranks, loopback), median of ${rounds} runs:`);
 console.log('| path | ms | GB/s (bytes / time) |');
 console.log('|---|---|---|');
-console.log(`| bucketed (25 MiB buckets, copy in and out: the step's path) | ${cell(b('bucketedMs'))} | ${cell(b('bucketedGBs'), 2)} |`);
+console.log(`| bucketed (25 MiB buckets, in place, then the 1/W pass; the step itself pre-divides its loss instead) | ${cell(b('bucketedMs'))} | ${cell(b('bucketedGBs'), 2)} |`);
 console.log(`| one flat Gloo all-reduce of the same bytes | ${cell(b('flatMs'))} | ${cell(b('flatGBs'), 2)} |`);
