@@ -48,7 +48,8 @@ function dataSelection(o: Record<string, unknown>) {
 function action<T extends Record<string, unknown>>(name: string, work: (options: T, command: Command) => Promise<void>) {
   return async (options: T, command: Command): Promise<void> => {
     try {
-      if (typeof options.threads === 'number') (await import('../runtime.js')).setNumThreads(options.threads);
+      // A launcher (--nproc-per-node) trains nothing: its workers get --threads and load LibTorch themselves.
+      if (typeof options.threads === 'number' && options.nprocPerNode === undefined) (await import('../runtime.js')).setNumThreads(options.threads);
       await work(options, command);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
