@@ -6,7 +6,7 @@
 // `step-000123.partial-<pid>/` and renamed when complete, so a run killed mid-write leaves the previous
 // checkpoint as the latest complete one and a half-written folder that resume ignores and cleans up.
 import { mkdir, readdir, readFile, rename, rm, open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { BYOL, BYOLState } from './byol.js';
 import type { Optimizer } from './optim.js';
 import { loadTensors, saveTensors } from './serialize.js';
@@ -29,6 +29,12 @@ interface StateFile {
 }
 
 const NAME = /^step-(\d+)$/;
+
+/** The step of a checkpoint folder (its path or name), as checkpointName wrote it; undefined for other names. */
+export function checkpointStep(path: string): number | undefined {
+  const match = NAME.exec(basename(path));
+  return match ? Number(match[1]) : undefined;
+}
 
 export function checkpointName(step: number): string {
   return `step-${String(step).padStart(9, '0')}`;

@@ -2,7 +2,7 @@
 // per-phase timings, atomic checkpoints and exact resume, and the trained encoder saved at the end.
 import { join } from 'node:path';
 import { BYOL, BYOLError, type StepResult, type StepTimings } from './byol.js';
-import { checkpointName, listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint, type TrainerPosition } from './checkpoint.js';
+import { checkpointName, checkpointStep, listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint, type TrainerPosition } from './checkpoint.js';
 import type { BatchSource } from './data/index.js';
 import { DistributedError, type ProcessGroup } from './distributed/process-group.js';
 import type { Optimizer } from './optim.js';
@@ -238,7 +238,7 @@ async function chooseCheckpoint(dir: string, group: ProcessGroup | undefined): P
     latest = (await listCheckpoints(dir)).at(-1);
   }
   if (!group) return latest;
-  const [step] = await group.broadcast([latest ? stepOf(latest) : -1]);
+  const [step] = await group.broadcast([latest ? checkpointStep(latest)! : -1]);
   if (step < 0) return undefined;
   const wanted = join(dir, checkpointName(step));
   if (!(await listCheckpoints(dir)).includes(wanted))
@@ -246,10 +246,6 @@ async function chooseCheckpoint(dir: string, group: ProcessGroup | undefined): P
       `resume: rank ${group.rank} cannot find ${wanted}, the checkpoint rank 0 resumes from; every rank needs the run folder (a shared filesystem across machines)`,
     );
   return wanted;
-}
-
-function stepOf(checkpoint: string): number {
-  return Number(/step-(\d+)$/.exec(checkpoint)![1]);
 }
 
 function resolveSteps(options: TrainOptions, stepsPerEpoch: number): number {

@@ -34,6 +34,7 @@ export class ProcessGroup {
   readonly worldSize: number;
   readonly localRank: number;
   readonly localWorldSize: number;
+  /** @internal */
   readonly native: NativeProcessGroup;
 
   private constructor(handle: NativeProcessGroup, localRank: number, localWorldSize: number) {

@@ -135,7 +135,7 @@ class NativeProcessGroup : public Napi::ObjectWrap<NativeProcessGroup> {
 
   // averageGradients(parameters: Tensor[], bucketBytes?: number) -> Promise<void>: each parameter's gradient
   // replaced by its mean over the ranks, in flat buckets (what a data-parallel learner step does), for loops
-  // written by hand. The buckets are planned once per parameter list length and bucket size, and reused.
+  // written by hand. The buckets are planned once per parameter list and bucket size, and reused.
   Napi::Value averageGradients(const Napi::CallbackInfo& info) {
     joined();
     BYOL_EXPECT_TYPE(info[0].IsArray(), "parameters: expected an array of Tensors, received ", describe(info[0]));

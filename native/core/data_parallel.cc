@@ -4,6 +4,16 @@
 #include "core/learner.h"
 
 namespace byol {
+namespace {
+
+std::vector<const void*> identities(const std::vector<at::Tensor>& tensors) {
+  std::vector<const void*> out;
+  out.reserve(tensors.size());
+  for (const auto& t : tensors) out.push_back(t.unsafeGetTensorImpl());
+  return out;
+}
+
+}  // namespace
 
 GradientAverager::GradientAverager(std::shared_ptr<ProcessGroup> group, int64_t bucketBytes, bool presummed)
     : group_(std::move(group)), bucketBytes_(bucketBytes), presummed_(presummed) {
@@ -40,13 +50,13 @@ void GradientAverager::plan(const std::vector<at::Tensor>& parameters) {
         slots_[i] = bucket.flat.as_strided(p.sizes(), p.strides(), bucket.flat.storage_offset() + offsets[i]);
     }
   }
-  planned_ = parameters.size();
+  plannedFor_ = identities(parameters);
 }
 
 void GradientAverager::operator()(const std::vector<at::Tensor>& parameters) {
   if (group_->worldSize() == 1) return;
   at::NoGradGuard noGrad;
-  if (planned_ != parameters.size()) plan(parameters);
+  if (identities(parameters) != plannedFor_) plan(parameters);
   const double scale = 1.0 / static_cast<double>(group_->worldSize());
   for (auto& bucket : buckets_) {
     int64_t offset = 0;

@@ -48,7 +48,8 @@ class GradientAverager {
   int64_t bucketBytes_;
   bool presummed_;
   std::vector<Bucket> buckets_;
-  size_t planned_ = 0;  // parameter count the buckets were planned for
+  // The parameters the buckets were planned for (their identities): another list gets new buckets.
+  std::vector<const void*> plannedFor_;
 };
 
 // Makes every rank's learner and optimizer state rank 0's: online and target parameters and buffers, the

@@ -49,8 +49,8 @@ if (process.argv.includes('--bandwidth')) {
     }
     return median(ms);
   };
-  const bucketedMs = await time(() => group.native.averageGradients(params.map((p) => p.handle)));
-  const flatMs = await time(() => group.native.allReduceTensor(flat.handle));
+  const bucketedMs = await time(() => group.averageGradients(params));
+  const flatMs = await time(() => group.allReduce(flat));
   const gb = (numel * 4) / 1e9;
   report({ bytes: numel * 4, bucketedMs, flatMs, bucketedGBs: gb / (bucketedMs / 1000), flatGBs: gb / (flatMs / 1000) });
 } else {
