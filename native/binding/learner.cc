@@ -46,6 +46,12 @@ LearnerOptions learnerOptions(const Napi::Value& o) {
     options.totalSteps = static_cast<int64_t>(steps);
   }
   options.copyBuffers = boolOption(o, "copyBuffers", options.copyBuffers);
+  const Napi::Value precision = option(o, "precision");
+  if (!precision.IsUndefined()) {
+    BYOL_EXPECT_TYPE(precision.IsString(), "precision: expected 'fp32', 'bf16' or 'fp16', received ",
+                     describe(precision));
+    options.precision = parsePrecision(precision.As<Napi::String>().Utf8Value());
+  }
   options.validate();
   return options;
 }
@@ -88,6 +94,8 @@ Napi::Value outcomeObject(Napi::Env env, StepOutcome& r) {
   out.Set("tau", r.tau);
   out.Set("step", static_cast<double>(r.step));
   out.Set("nonFiniteLoss", r.nonFiniteLoss);
+  out.Set("gradientsSkipped", r.gradientsSkipped);
+  if (r.lossScale > 0) out.Set("lossScale", r.lossScale);
   out.Set("timings", timingsObject(env, r.timings));
   return out;
 }
@@ -111,6 +119,8 @@ class Learner : public Napi::ObjectWrap<Learner> {
                            InstanceMethod<&Learner::guarded<&Learner::modules>>("modules"),
                            InstanceMethod<&Learner::guarded<&Learner::representationSize>>("representationSize"),
                            InstanceMethod<&Learner::guarded<&Learner::distribute>>("distribute"),
+                           InstanceMethod<&Learner::guarded<&Learner::lossScaler>>("lossScaler"),
+                           InstanceMethod<&Learner::guarded<&Learner::setLossScaler>>("setLossScaler"),
                        });
   }
 
@@ -230,6 +240,25 @@ class Learner : public Napi::ObjectWrap<Learner> {
     return info.Env().Undefined();
   }
 
+  // lossScaler() -> { scale, finiteSteps } (fp16) | undefined: the scaler's state, for checkpoints.
+  Napi::Value lossScaler(const Napi::CallbackInfo& info) {
+    const LossScaler* scaler = settled().lossScaler();
+    if (scaler == nullptr) return info.Env().Undefined();
+    auto out = Napi::Object::New(info.Env());
+    out.Set("scale", scaler->value());
+    out.Set("finiteSteps", static_cast<double>(scaler->finiteSteps()));
+    return out;
+  }
+
+  // setLossScaler(scale: number, finiteSteps: number): restores it (a resume); ignored without a scaler (the
+  // checkpoint of an fp16 run resumed in bf16/fp32).
+  Napi::Value setLossScaler(const Napi::CallbackInfo& info) {
+    const double scale = numberArg(info[0], "lossScale");
+    const int64_t finiteSteps = intArg(info[1], "lossScaleFiniteSteps");
+    if (LossScaler* scaler = settled().lossScaler()) scaler->restore(scale, finiteSteps);
+    return info.Env().Undefined();
+  }
+
   // options() -> the resolved options, every default filled in by core.
   Napi::Value options(const Napi::CallbackInfo& info) {
     const LearnerOptions& o = learner_->options();
@@ -243,6 +272,8 @@ class Learner : public Napi::ObjectWrap<Learner> {
     out.Set("decaySchedule", decayScheduleName(o.decaySchedule));
     if (o.totalSteps > 0) out.Set("totalSteps", static_cast<double>(o.totalSteps));
     out.Set("copyBuffers", o.copyBuffers);
+    out.Set("precision", precisionName(o.precision));
+    out.Set("device", learner_->device().str());
     return out;
   }
 

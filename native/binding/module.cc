@@ -119,6 +119,7 @@ void Module::Init(Napi::Env env, Napi::Object exports) {
           InstanceMethod<&Module::guarded<&Module::isTraining>>("isTraining"),
           InstanceMethod<&Module::guarded<&Module::to>>("to"),
           InstanceMethod<&Module::guarded<&Module::channelsLast>>("channelsLast"),
+          InstanceMethod<&Module::guarded<&Module::device>>("device"),
           InstanceMethod<&Module::guarded<&Module::clone>>("clone"),
           InstanceMethod<&Module::guarded<&Module::freeze>>("freeze"),
           InstanceMethod<&Module::guarded<&Module::numParameters>>("numParameters"),
@@ -200,10 +201,19 @@ Napi::Value Module::isTraining(const Napi::CallbackInfo& info) {
 
 Napi::Value Module::to(const Napi::CallbackInfo& info) {
   const at::Device device = deviceArg(info[0], "device");
+  // On CUDA channels-last is the default (cuDNN's fastest convolution layout, with tensor cores); the caller
+  // may say otherwise. Elsewhere the module keeps its layout.
+  const bool channelsLast = boolOption(info[1], "channelsLast", device.is_cuda());
   ModuleHandle& h = settled();
   h.get().to(device);
+  if (device.is_cuda()) h.channelsLast = channelsLast;
   if (h.channelsLast) makeChannelsLast(h.get());  // to() may have made the weights contiguous again
   return info.This();
+}
+
+Napi::Value Module::device(const Napi::CallbackInfo& info) {
+  const auto parameters = settled().get().parameters();
+  return Napi::String::New(info.Env(), parameters.empty() ? "cpu" : parameters.front().device().str());
 }
 
 Napi::Value Module::channelsLast(const Napi::CallbackInfo& info) {

@@ -43,6 +43,7 @@ class Module : public Napi::ObjectWrap<Module> {
   Napi::Value isTraining(const Napi::CallbackInfo& info);       // () -> boolean
   Napi::Value to(const Napi::CallbackInfo& info);               // (device: string)
   Napi::Value channelsLast(const Napi::CallbackInfo& info);     // ()
+  Napi::Value device(const Napi::CallbackInfo& info);           // () -> 'cpu' | 'cuda:N' (its first parameter's)
   Napi::Value clone(const Napi::CallbackInfo& info);            // () -> Module (deep copy)
   Napi::Value freeze(const Napi::CallbackInfo& info);           // (frozen: boolean)
   Napi::Value numParameters(const Napi::CallbackInfo& info);    // (trainableOnly: boolean) -> number

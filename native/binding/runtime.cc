@@ -7,6 +7,7 @@
 #include "binding/async_job.h"
 #include "binding/env_state.h"
 #include "binding/errors.h"
+#include "core/device.h"
 #include "core/errors.h"
 #include "core/host_allocator.h"
 #include "core/runtime.h"
@@ -20,7 +21,7 @@ Napi::Value info(const Napi::CallbackInfo& info) {
   auto out = Napi::Object::New(env);
   out.Set("libtorch", libtorchVersion());
   out.Set("torchSource", BYOL_TORCH_SOURCE);
-  out.Set("cudaBuilt", at::hasCUDA());
+  out.Set("cudaBuilt", deviceBuildHasCuda());
   out.Set("cores", availableCores());
   out.Set("mkldnn", at::hasMKLDNN());
   out.Set("parallelInfo", at::get_parallel_info());
@@ -66,7 +67,8 @@ Napi::Value executorStats(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// memory() -> { tensors, bytes, pendingJobs }
+// memory() -> { tensors, bytes, pendingJobs, hostAllocatedBytes, hostCachedBytes,
+//             devices: [{ device: 'cuda:N', allocatedBytes, reservedBytes, peakAllocatedBytes }] (CUDA devices) }
 Napi::Value memory(const Napi::CallbackInfo& info) {
   auto& state = EnvState::of(info.Env());
   auto out = Napi::Object::New(info.Env());
@@ -76,6 +78,20 @@ Napi::Value memory(const Napi::CallbackInfo& info) {
   const auto host = hostAllocator().stats();
   out.Set("hostAllocatedBytes", static_cast<double>(host.allocatedBytes));
   out.Set("hostCachedBytes", static_cast<double>(host.cachedBytes));
+  auto devices = Napi::Array::New(info.Env());
+  const int cudaDevices = at::hasCUDA() ? static_cast<int>(at::getNumGPUs()) : 0;
+  for (int i = 0; i < cudaDevices; ++i) {
+    const at::Device device(at::kCUDA, static_cast<c10::DeviceIndex>(i));
+    const auto figures = deviceMemory(device);
+    if (!figures) continue;
+    auto entry = Napi::Object::New(info.Env());
+    entry.Set("device", device.str());
+    entry.Set("allocatedBytes", static_cast<double>(figures->allocatedBytes));
+    entry.Set("reservedBytes", static_cast<double>(figures->reservedBytes));
+    entry.Set("peakAllocatedBytes", static_cast<double>(figures->peakAllocatedBytes));
+    devices.Set(devices.Length(), entry);
+  }
+  out.Set("devices", devices);
   return out;
 }
 

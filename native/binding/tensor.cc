@@ -8,6 +8,7 @@
 #include "binding/args.h"
 #include "binding/async_job.h"
 #include "binding/env_state.h"
+#include "core/device.h"
 #include "core/dtype.h"
 #include "core/errors.h"
 #include "core/tensor_checks.h"
@@ -170,6 +171,8 @@ void Tensor::Init(Napi::Env env, Napi::Object exports) {
           InstanceMethod<&Tensor::guarded<&Tensor::backward>>("backward"),
           InstanceMethod<&Tensor::guarded<&Tensor::toDevice>>("toDevice"),
           InstanceMethod<&Tensor::guarded<&Tensor::toDtype>>("toDtype"),
+          InstanceMethod<&Tensor::guarded<&Tensor::pin>>("pin"),
+          InstanceMethod<&Tensor::guarded<&Tensor::isPinned>>("isPinned"),
           InstanceMethod<&Tensor::guarded<&Tensor::contiguous>>("contiguous"),
           InstanceMethod<&Tensor::guarded<&Tensor::channelsLast>>("channelsLast"),
           InstanceMethod<&Tensor::guarded<&Tensor::data>>("data"),
@@ -348,7 +351,19 @@ Napi::Value Tensor::backward(const Napi::CallbackInfo& info) {
 
 Napi::Value Tensor::toDevice(const Napi::CallbackInfo& info) {
   const at::Device device = deviceArg(info[0]);
-  return wrap(info.Env(), handle("to").to(device));
+  // CPU -> CUDA: through pinned memory on a side stream, without waiting (core/device.h).
+  return wrap(info.Env(), ::byol::toDevice(handle("to"), device));
+}
+
+Napi::Value Tensor::pin(const Napi::CallbackInfo& info) {
+  const auto& t = handle("pin");
+  BYOL_EXPECT_RANGE(t.is_cpu(), "pin: expected a CPU tensor, received one on ", t.device().str());
+  return wrap(info.Env(), pinnedCopy(t));
+}
+
+Napi::Value Tensor::isPinned(const Napi::CallbackInfo& info) {
+  const auto& t = handle("isPinned");
+  return Napi::Boolean::New(info.Env(), deviceBuildHasCuda() && t.is_cpu() && t.is_pinned());
 }
 
 Napi::Value Tensor::toDtype(const Napi::CallbackInfo& info) {

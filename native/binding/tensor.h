@@ -58,6 +58,8 @@ class Tensor : public Napi::ObjectWrap<Tensor> {
   Napi::Value toDtype(const Napi::CallbackInfo& info);          // (dtype: string)
   Napi::Value contiguous(const Napi::CallbackInfo& info);
   Napi::Value channelsLast(const Napi::CallbackInfo& info);
+  Napi::Value pin(const Napi::CallbackInfo& info);       // () -> a pinned copy (itself when pinned / no CUDA)
+  Napi::Value isPinned(const Napi::CallbackInfo& info);  // () -> boolean
   Napi::Value data(const Napi::CallbackInfo& info);             // () -> Promise<TypedArray>
   Napi::Value dataSync(const Napi::CallbackInfo& info);         // () -> TypedArray
   Napi::Value item(const Napi::CallbackInfo& info);             // () -> number

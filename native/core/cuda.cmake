@@ -2,38 +2,56 @@
 #
 # ema_cuda.cu holds CUDA code only (raw pointers, sizes, a stream) and is compiled by nvcc directly, with no
 # CMake CUDA language support needed:
-#   - whenever nvcc is found, the target byol_cuda_kernels (part of ALL) compiles it for sm_90 plus PTX, so
-#     the kernel is checked by every build on a machine with nvcc, even against a CPU LibTorch;
+#   - whenever nvcc is found, the target byol_cuda_kernels (part of ALL) compiles it for CMAKE_CUDA_ARCHITECTURES
+#     (default 90: H100/H200) plus PTX of the newest, so the kernel is checked by every build on a machine with
+#     nvcc, even against a CPU LibTorch;
 #   - only when the LibTorch has CUDA is the object linked into byol_core, together with its C++ launcher
 #     (ema_cuda_launcher.cc, which needs c10_cuda) and BYOL_EMA_CUDA_KERNEL defined.
 # Without nvcc nothing here happens and CUDA tensors (if any) take the strided fallback of ema_().
-# Set -DBYOL_CUDA_ARCH_FLAGS="..." to target other GPUs.
+# core/device.h has two implementations: device_cuda.cc with a CUDA LibTorch, device_host.cc otherwise.
+#
+# -DCMAKE_CUDA_ARCHITECTURES="80;90" targets other GPUs; -DBYOL_CUDA_ARCH_FLAGS="..." passes nvcc's own flags.
 
-set(BYOL_CUDA_ARCH_FLAGS "-gencode;arch=compute_90,code=sm_90;-gencode;arch=compute_90,code=compute_90"
-  CACHE STRING "nvcc architecture flags for native/core/*.cu")
+if(NOT CMAKE_CUDA_ARCHITECTURES)
+  set(CMAKE_CUDA_ARCHITECTURES 90)
+endif()
+set(_byol_arch_flags "")
+foreach(_arch ${CMAKE_CUDA_ARCHITECTURES})
+  string(REGEX REPLACE "-(real|virtual)$" "" _arch "${_arch}")
+  list(APPEND _byol_arch_flags "-gencode" "arch=compute_${_arch},code=sm_${_arch}")
+  set(_byol_newest_arch "${_arch}")
+endforeach()
+list(APPEND _byol_arch_flags "-gencode" "arch=compute_${_byol_newest_arch},code=compute_${_byol_newest_arch}")
+if(BYOL_CUDA_ARCH_FLAGS)
+  set(_byol_arch_flags "${BYOL_CUDA_ARCH_FLAGS}")
+endif()
+
+if(TARGET c10_cuda OR TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
+  set(BYOL_TORCH_HAS_CUDA ON)
+  target_sources(byol_core PRIVATE native/core/device_cuda.cc)
+  target_compile_definitions(byol_core PUBLIC BYOL_WITH_CUDA=1)
+else()
+  set(BYOL_TORCH_HAS_CUDA OFF)
+  target_sources(byol_core PRIVATE native/core/device_host.cc)
+endif()
 
 find_program(BYOL_NVCC nvcc
   HINTS ENV CUDACXX ENV CUDA_HOME ENV CUDA_PATH /usr/local/cuda
   PATH_SUFFIXES bin)
-
-if(TARGET c10_cuda OR TARGET torch_cuda OR TORCH_CUDA_LIBRARIES)
-  set(BYOL_TORCH_HAS_CUDA ON)
-else()
-  set(BYOL_TORCH_HAS_CUDA OFF)
-endif()
 
 if(BYOL_NVCC)
   set(_byol_ema_cuda_src "${CMAKE_CURRENT_SOURCE_DIR}/native/core/ema_cuda.cu")
   set(_byol_ema_cuda_obj "${CMAKE_CURRENT_BINARY_DIR}/ema_cuda.o")
   add_custom_command(
     OUTPUT "${_byol_ema_cuda_obj}"
-    COMMAND "${BYOL_NVCC}" -c -O3 -std=c++17 -Xcompiler -fPIC ${BYOL_CUDA_ARCH_FLAGS}
+    COMMAND "${BYOL_NVCC}" -c -O3 -std=c++17 -Xcompiler -fPIC ${_byol_arch_flags}
             -I "${CMAKE_CURRENT_SOURCE_DIR}/native" -o "${_byol_ema_cuda_obj}" "${_byol_ema_cuda_src}"
     DEPENDS "${_byol_ema_cuda_src}" "${CMAKE_CURRENT_SOURCE_DIR}/native/core/ema_cuda.h"
     COMMENT "nvcc native/core/ema_cuda.cu"
     VERBATIM)
   add_custom_target(byol_cuda_kernels ALL DEPENDS "${_byol_ema_cuda_obj}")
-  message(STATUS "byol-torch: nvcc ${BYOL_NVCC} compiles native/core/ema_cuda.cu; LibTorch CUDA: ${BYOL_TORCH_HAS_CUDA}")
+  message(STATUS "byol-torch: nvcc ${BYOL_NVCC} compiles native/core/ema_cuda.cu for ${CMAKE_CUDA_ARCHITECTURES}; "
+                 "LibTorch CUDA: ${BYOL_TORCH_HAS_CUDA}")
 
   if(BYOL_TORCH_HAS_CUDA)
     find_package(CUDAToolkit REQUIRED)
@@ -43,6 +61,9 @@ if(BYOL_NVCC)
     target_compile_definitions(byol_core PUBLIC BYOL_EMA_CUDA_KERNEL=1)
     target_link_libraries(byol_core PUBLIC CUDA::cudart)
   endif()
+elseif(BYOL_TORCH_HAS_CUDA)
+  message(FATAL_ERROR "byol-torch: this LibTorch has CUDA but nvcc was not found (set CUDACXX or CUDA_HOME): the EMA "
+                      "kernel native/core/ema_cuda.cu needs it")
 else()
   message(STATUS "byol-torch: nvcc not found; native/core/ema_cuda.cu is not compiled")
 endif()

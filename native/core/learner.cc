@@ -6,6 +6,7 @@
 #include "core/byol_loss.h"
 #include "core/channels_last.h"
 #include "core/data_parallel.h"
+#include "core/device.h"
 #include "core/ema.h"
 #include "core/errors.h"
 #include "core/group_batch_norm.h"
@@ -34,6 +35,11 @@ std::vector<at::Tensor> tensorsOf(const NamedTensors& named) {
 
 void freeze(torch::nn::Module& module) {
   for (auto& p : module.parameters()) p.set_requires_grad(false);
+}
+
+// float16/bfloat16 (autocast's outputs) become float32; float32 and float64 stay as they are.
+at::Tensor atLeastFloat(const at::Tensor& t) {
+  return t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16 ? t.to(at::kFloat) : t;
 }
 
 class Stopwatch {
@@ -144,9 +150,13 @@ Learner::Learner(torch::nn::AnyModule encoder, int64_t representationSize, const
   if (!encoderParameters.empty()) {
     const at::Tensor& first = encoderParameters.front();
     const auto dtype = at::isFloatingType(first.scalar_type()) ? first.scalar_type() : at::kFloat;
-    projector_->to(first.device(), dtype);
-    predictor_->to(first.device(), dtype);
+    device_ = first.device();
+    projector_->to(device_, dtype);
+    predictor_->to(device_, dtype);
   }
+  checkPrecisionFor(options.precision, device_);
+  if (options.precision == Precision::Float16 || options.lossScaling) scaler_.emplace();
+  prepareDeviceForTraining(device_);
   if (options.useMomentum) {
     targetEncoder_ = encoder_.clone();
     targetProjector_ = std::dynamic_pointer_cast<MLPImpl>(projector_->clone());
@@ -171,7 +181,7 @@ Learner::Output Learner::forward(const at::Tensor& view1, const at::Tensor& view
   BYOL_EXPECT_RANGE(view1.sizes() == view2.sizes(), "forward: expected both views of the same shape, received ",
                     shapeOf(view1), " and ", shapeOf(view2));
   checkTrainingBatch(view1, "views");
-  const at::Tensor both = at::cat({view1, view2}, 0);
+  const at::Tensor both = at::cat({toDevice(view1, device_), toDevice(view2, device_)}, 0);
 
   std::vector<torch::nn::Module*> modules = {encoder_.ptr().get(), projector_.get(), predictor_.get()};
   if (options_.useMomentum) {
@@ -180,19 +190,20 @@ Learner::Output Learner::forward(const at::Tensor& view1, const at::Tensor& view
   }
   BatchNormGroupsScope perView(modules, 2, syncBatchNorm_ ? group_ : nullptr);
 
-  const at::Tensor projections = projector_->forward(represent(encoder_, both));
-  const at::Tensor predictions = predictor_->forward(projections);
-
-  at::Tensor targets;
+  at::Tensor projections, predictions, targets;
   {
+    const AutocastScope reduced(options_.precision, device_);
+    projections = projector_->forward(represent(encoder_, both));
+    predictions = predictor_->forward(projections);
     at::NoGradGuard noGrad;
     targets = options_.useMomentum ? targetProjector_->forward(represent(targetEncoder_, both))
                                    : projector_->forward(represent(encoder_, both));
     targets = targets.detach();
   }
-  const auto p = predictions.chunk(2, 0);
-  const auto z = targets.chunk(2, 0);
-  return Output{symmetricLoss(p[0], p[1], z[0], z[1]), projections.detach()};
+  // The loss (normalisation, cosine) at least in float32 whatever the networks computed in.
+  const auto p = atLeastFloat(predictions).chunk(2, 0);
+  const auto z = atLeastFloat(targets).chunk(2, 0);
+  return Output{symmetricLoss(p[0], p[1], z[0], z[1]), atLeastFloat(projections.detach())};
 }
 
 StepOutcome Learner::step(const StepInput& input, Optimizer& optimizer, const StepOptions& options) {
@@ -208,7 +219,9 @@ StepOutcome Learner::step(const StepInput& input, Optimizer& optimizer, const St
   at::Tensor view1 = input.madeView1, view2 = input.madeView2;
   if (input.view1 && input.view2) {
     checkTrainingBatch(input.images, "images");
-    std::tie(view1, view2) = augmentViews(input.images, *input.view1, input.seed1, *input.view2, input.seed2);
+    // The views are made where the networks are: on a GPU the batch crosses once, as raw images.
+    std::tie(view1, view2) =
+        augmentViews(toDevice(input.images, device_), *input.view1, input.seed1, *input.view2, input.seed2);
   }
   out.timings.augment = clock.lap();
 
@@ -230,7 +243,11 @@ StepOutcome Learner::step(const StepInput& input, Optimizer& optimizer, const St
   }
   // The gradient of the mean over micro-batches and, data-parallel, over ranks: the all-reduce then sums.
   const int64_t parts = options.accumulate * (group_ ? group_->worldSize() : 1);
-  const at::Tensor scaled = parts == 1 ? forwarded.loss : forwarded.loss / double(parts);
+  at::Tensor scaled = parts == 1 ? forwarded.loss : forwarded.loss / double(parts);
+  if (scaler_) {
+    out.lossScale = scaler_->value();
+    scaled = scaler_->scale(scaled);
+  }
   scaled.backward();
   forwarded = Output{};  // frees the graph's saved tensors before the optimizer allocates
   out.timings.backward = clock.lap();
@@ -241,8 +258,15 @@ StepOutcome Learner::step(const StepInput& input, Optimizer& optimizer, const St
 
   if (gradientsComplete_) gradientsComplete_(onlineParams_);
   out.timings.allReduce = clock.lap();
-  if (options.maxGradNorm) optimizer.clipGradNormLazily(*options.maxGradNorm);
-  optimizer.step(options.lr);
+  // fp16: unscale and check (every rank holds the same averaged gradients, so every rank decides alike).
+  const bool finite = !scaler_ || scaler_->unscale(onlineParams_);
+  if (scaler_) scaler_->update(finite);
+  if (finite) {
+    if (options.maxGradNorm) optimizer.clipGradNormLazily(*options.maxGradNorm);
+    optimizer.step(options.lr);
+  } else {
+    out.gradientsSkipped = true;
+  }
   optimizer.zeroGrad();
   out.timings.optimizer = clock.lap();
 
@@ -305,7 +329,7 @@ std::pair<at::Tensor, at::Tensor> Learner::embed(const at::Tensor& images, bool 
     bool training;
     ~Restore() { self->train(training); }
   } restore{this, wasTraining};
-  at::Tensor representation = represent(encoder_, images);
+  at::Tensor representation = represent(encoder_, toDevice(images, device_));
   at::Tensor projection = withProjection ? projector_->forward(representation) : at::Tensor();
   return {representation, projection};
 }

@@ -23,9 +23,11 @@
 
 #include "core/augment.h"
 #include "core/data_parallel.h"
+#include "core/loss_scaler.h"
 #include "core/mlp.h"
 #include "core/named_tensors.h"
 #include "core/optim.h"
+#include "core/precision.h"
 #include "core/process_group.h"
 
 namespace byol {
@@ -51,8 +53,13 @@ struct LearnerOptions {
   int64_t totalSteps = 0;
   // Also copy BatchNorm running statistics from online to target at every EMA update.
   bool copyBuffers = false;
-  // Input images are made channels-last before the encoder (faster convolutions on CPU).
+  // Input images are made channels-last before the encoder (faster convolutions on CPU and with cuDNN).
   bool channelsLast = false;
+  // The networks' compute type (core/precision.h); weights, optimizer state and EMA stay float32. fp16 (CUDA
+  // only) brings a dynamic loss scaler.
+  Precision precision = Precision::Float32;
+  // Dynamic loss scaling (core/loss_scaler.h) in step(): always with fp16; elsewhere only asked for (tests).
+  bool lossScaling = false;
 
   // Throws RangeError/TypeError naming the first option out of range.
   void validate() const;
@@ -104,6 +111,11 @@ struct DataParallelOptions {
 };
 
 struct StepOutcome {
+  // fp16: the optimizer step of this call was skipped because the unscaled gradients were not finite (the
+  // loss scale then halves); the EMA and the schedules still advance, as with torch.cuda.amp.GradScaler.
+  bool gradientsSkipped = false;
+  // fp16: the loss scale this micro-batch's backward used; 0 without a scaler.
+  double lossScale = 0;
   // float32 [2] on the networks' device: the loss of this micro-batch, then the collapse monitor (mean
   // per-dimension std of the L2-normalised online projections: ~1/sqrt(d) healthy, 0 collapsed).
   // Detached; reading it is the caller's choice (on a GPU that read is a synchronisation).
@@ -123,14 +135,17 @@ struct StepOutcome {
 class Learner {
  public:
   // `encoder` is shared with the caller (training it trains the user's network); `representationSize` is the
-  // flattened size of its output, found by the caller with a dry run.
+  // flattened size of its output, found by the caller with a dry run. The learner trains on the encoder's
+  // device: projector, predictor and target are made there, and images from elsewhere are copied there (from
+  // pinned memory, without waiting: core/device.h).
   Learner(torch::nn::AnyModule encoder, int64_t representationSize, const LearnerOptions& options);
 
   struct Output {
     at::Tensor loss;               // scalar, with a graph to the online parameters
     at::Tensor onlineProjections;  // [2N, projectionSize], detached: for the collapse monitor
   };
-  // Training forward on two views of the same N images (N >= 2, equal shapes).
+  // Training forward on two views of the same N images (N >= 2, equal shapes), in the options' precision; the
+  // loss is float32.
   Output forward(const at::Tensor& view1, const at::Tensor& view2);
 
   // One training step (see the top of this file), with `optimizer` over the online parameters.
@@ -176,6 +191,9 @@ class Learner {
   torch::nn::AnyModule& targetEncoder() { return targetEncoder_; }
   MLP& targetProjector() { return targetProjector_; }
   const LearnerOptions& options() const { return options_; }
+  at::Device device() const { return device_; }
+  // fp16's loss scaler (null otherwise): its state belongs in a checkpoint.
+  LossScaler* lossScaler() { return scaler_ ? &*scaler_ : nullptr; }
   int64_t representationSize() const { return representationSize_; }
   // Micro-batches accumulated since the last optimizer step.
   int64_t pendingMicroBatches() const { return pendingMicroBatches_; }
@@ -186,6 +204,8 @@ class Learner {
   at::Tensor averageOverRanks(const at::Tensor& metrics);
 
   LearnerOptions options_;
+  at::Device device_ = at::kCPU;
+  std::optional<LossScaler> scaler_;
   int64_t representationSize_;
   torch::nn::AnyModule encoder_;
   MLP projector_{nullptr};

@@ -16,6 +16,8 @@ set(BYOL_CORE_SOURCES
   native/core/state_dict.cc
   native/core/host_allocator.cc
   native/core/byol_loss.cc
+  native/core/precision.cc
+  native/core/loss_scaler.cc
   native/core/learner.cc
   native/core/process_group.cc
   native/core/sync_batch_norm.cc

@@ -9,6 +9,7 @@ set(BYOL_NATIVE_TEST_SOURCES
   test/native/host_allocator_test.cc
   test/native/byol_loss_test.cc
   test/native/learner_test.cc
+  test/native/precision_test.cc
   test/native/data_parallel_test.cc
   test/native/ema_test.cc
   test/native/augment_test.cc
