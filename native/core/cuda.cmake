@@ -68,10 +68,10 @@ else()
   message(STATUS "byol-torch: nvcc not found; native/core/ema_cuda.cu is not compiled")
 endif()
 
-# NCCL for the process group's CUDA collectives (core/process_group.cc), when the LibTorch has CUDA and ships
+# NCCL for the process group's CUDA collectives (core/process_group_gloo.cc), when the LibTorch has CUDA and ships
 # c10d's NCCL header, and nccl.h is found (a PyTorch wheel keeps it in site-packages/nvidia/nccl/include). The
 # CPU build is unaffected: there the group serves CPU tensors through Gloo only.
-if(BYOL_TORCH_HAS_CUDA)
+if(BYOL_TORCH_HAS_CUDA AND BYOL_WITH_GLOO)
   set(_byol_c10d_nccl_header "")
   foreach(_dir ${TORCH_INCLUDE_DIRS})
     if(EXISTS "${_dir}/torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")
@@ -83,7 +83,7 @@ if(BYOL_TORCH_HAS_CUDA)
     HINTS ENV NCCL_HOME ENV NCCL_INCLUDE_DIR "${_byol_torch_root}/../nvidia/nccl/include" ${TORCH_INCLUDE_DIRS}
     PATH_SUFFIXES include)
   if(_byol_c10d_nccl_header AND BYOL_NCCL_INCLUDE)
-    set_property(SOURCE native/core/process_group.cc APPEND PROPERTY COMPILE_DEFINITIONS USE_C10D_NCCL BYOL_WITH_NCCL)
+    set_property(SOURCE native/core/process_group_gloo.cc APPEND PROPERTY COMPILE_DEFINITIONS USE_C10D_NCCL BYOL_WITH_NCCL)
     target_include_directories(byol_core PRIVATE "${BYOL_NCCL_INCLUDE}")
     message(STATUS "byol-torch: NCCL collectives for CUDA tensors (nccl.h in ${BYOL_NCCL_INCLUDE})")
   else()

@@ -25,6 +25,9 @@ class RangeError : public std::out_of_range {
 // Formats "[2, 3]" for shapes in messages.
 std::string formatShape(const std::vector<int64_t>& shape);
 
+// An exception's message without LibTorch's C++ backtrace (c10::Error appends one to what()).
+std::string exceptionText(const std::exception& e);
+
 // Concatenates the pieces with operator<< into one message.
 template <typename... Parts>
 std::string message(const Parts&... parts) {

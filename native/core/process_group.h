@@ -78,6 +78,8 @@ class ProcessGroup {
 
   // Whether collectives can take tensors on `device` (CPU always; CUDA when built with NCCL).
   virtual bool supports(const at::Device& device) const = 0;
+  // Which devices it serves with what, in words (for errors).
+  virtual const char* backends() const = 0;
 
   CollectiveStats stats() const { return stats_; }
   void resetStats() { stats_ = CollectiveStats{}; }
@@ -104,5 +106,10 @@ class ProcessGroup {
   CollectiveStats stats_;
   bool broken_ = false;
 };
+
+namespace detail {
+// The backend's half of create(): process_group_gloo.cc, or process_group_none.cc (always throws).
+std::shared_ptr<ProcessGroup> openProcessGroup(const ProcessGroupOptions& options);
+}  // namespace detail
 
 }  // namespace byol

@@ -56,8 +56,9 @@ endif()
 # The CPU augmentation kernels vectorise their selects only without trapping-math (changes no result).
 set_source_files_properties(native/core/augment_cpu.cc PROPERTIES COMPILE_OPTIONS "-fno-trapping-math")
 
-# The process group compiles LibTorch's ProcessGroupGloo.hpp, which needs USE_C10D_GLOO and Gloo's headers
-# (Debian: libgloo-dev; the runtime libgloo0 is already LibTorch's dependency). The define differs from the
-# precompiled header's, so this file compiles without it.
-set_source_files_properties(native/core/process_group.cc PROPERTIES
+# The process group's Gloo backend compiles LibTorch's ProcessGroupGloo.hpp, which needs USE_C10D_GLOO and
+# Gloo's headers (Debian: libgloo-dev; the runtime libgloo0 is already LibTorch's dependency). The define differs
+# from the precompiled header's, so that file compiles without it. CMakeLists.txt adds process_group_gloo.cc,
+# or process_group_none.cc where Gloo's headers are missing.
+set_source_files_properties(native/core/process_group_gloo.cc PROPERTIES
   COMPILE_DEFINITIONS "USE_C10D_GLOO" SKIP_PRECOMPILE_HEADERS ON)
