@@ -19,7 +19,7 @@
 // of encoder + projector with no gradients, its BatchNorm in training mode.
 import { augment, byolView1, byolView2, callSeed, type AugmentOptions, type BatchTransform, type ViewSpec } from './augment.js';
 import { ProcessGroup, rethrowDistributed } from './distributed/process-group.js';
-import { native, type NativeLearner, type NativeOptimizer, type NativeResolvedLearnerOptions, type NativeStepOutcome } from './native.js';
+import { native, type Device, type NativeLearner, type Precision, type NativeOptimizer, type NativeResolvedLearnerOptions, type NativeStepOutcome } from './native.js';
 import { nativeOptimizerOf, type Optimizer } from './optim.js';
 import { Module, ResNet, type ResNetLayer } from './nn.js';
 import { Tensor, describe } from './tensor.js';
@@ -51,6 +51,18 @@ export interface BYOLOptions {
   augment2?: ViewSpec;
   /** Seed of the views' random draws (same seed, same views). Default: random. */
   seed?: number;
+  /**
+   * Where to train: the net is moved there first (`net.to(device)`: channels-last on CUDA). Default: where the
+   * net is. Images may live anywhere: `step` copies a CPU batch to the device from pinned memory without
+   * waiting, and makes the views there.
+   */
+  device?: Device;
+  /**
+   * The networks' compute type: 'fp32' (default), 'bf16' (autocast to bfloat16, CUDA or CPU) or 'fp16'
+   * (CUDA only, with a dynamic loss scaler in `step`). Weights, optimizer state, the EMA and the loss stay
+   * float32.
+   */
+  precision?: Precision;
 }
 // The defaults above are documented, not restated: native/core/learner.h (LearnerOptions) owns them and their
 // ranges; `learner.options` shows the resolved values.
@@ -93,6 +105,10 @@ export interface StepResult {
   tau: number;
   /** Whether this call ran the optimizer and the EMA (the last micro-batch of an accumulation). */
   optimizerStepped: boolean;
+  /** fp16: the gradients overflowed, so this optimizer step was skipped (the loss scale halves; rare after warm-up). */
+  gradientsSkipped: boolean;
+  /** fp16: the loss scale this micro-batch used. */
+  lossScale?: number;
   timings: StepTimings;
 }
 
@@ -113,6 +129,8 @@ export interface BYOLState {
   /** Augmented batches drawn (drives the views' seeds). */
   viewBatches: number;
   seed: number;
+  /** fp16: the dynamic loss scale and its finite steps since the last change (absent otherwise). */
+  lossScale?: { scale: number; finiteSteps: number };
 }
 
 export class BYOLError extends Error {
@@ -123,6 +141,8 @@ export class BYOLError extends Error {
 class LazyStepResult implements StepResult {
   readonly tau: number;
   readonly optimizerStepped: boolean;
+  readonly gradientsSkipped: boolean;
+  readonly lossScale?: number;
   readonly timings: StepTimings;
   #metrics: Tensor | undefined;
   #values: [number, number] | undefined;
@@ -133,6 +153,8 @@ class LazyStepResult implements StepResult {
     else this.#values = [outcome.loss!, outcome.collapse!];
     this.tau = outcome.tau;
     this.optimizerStepped = outcome.optimizerStepped;
+    this.gradientsSkipped = outcome.gradientsSkipped;
+    if (outcome.lossScale !== undefined) this.lossScale = outcome.lossScale;
     this.timings = outcome.timings;
     this.#step = outcome.step;
   }
@@ -183,11 +205,12 @@ export class BYOL {
         throw new TypeError('hiddenLayer: only ResNets have named layers; build your encoder to end at the representation');
       net.hiddenLayer = options.hiddenLayer;
     }
+    if (options.device !== undefined) net.to(options.device);
     this.net = net;
     this.#seed = seed;
     this.#views = [options.augment1 ?? byolView1(options.imageSize), options.augment2 ?? byolView2(options.imageSize)];
     this.#nativeViews = this.#views.every((v) => typeof v !== 'function');
-    const { augment1: _a1, augment2: _a2, hiddenLayer: _h, seed: _s, ...learnerOptions } = options;
+    const { augment1: _a1, augment2: _a2, hiddenLayer: _h, seed: _s, device: _d, ...learnerOptions } = options;
     // Core checks every option (and runs a dry forward pass of two blank images in eval mode without gradients:
     // it finds the representation size and refuses an image size or channel count the encoder cannot take).
     this.native = new native.NativeLearner(
@@ -218,7 +241,8 @@ export class BYOL {
   }
 
   get state(): BYOLState {
-    return { step: this.native.emaUpdates(), viewBatches: this.#viewBatches, seed: this.#seed };
+    const lossScale = this.native.lossScaler();
+    return { step: this.native.emaUpdates(), viewBatches: this.#viewBatches, seed: this.#seed, ...(lossScale ? { lossScale } : {}) };
   }
   /** Restores the position saved by `state` (checkpoint resume). */
   setState(state: BYOLState): void {
@@ -227,6 +251,7 @@ export class BYOL {
         throw new RangeError(`state.${key}: expected a non-negative integer, received ${describe(state?.[key])}`);
     }
     this.native.setEmaUpdates(state.step);
+    if (state.lossScale !== undefined) this.native.setLossScaler(state.lossScale.scale, state.lossScale.finiteSteps);
     this.#viewBatches = state.viewBatches;
     this.#seed = state.seed;
   }

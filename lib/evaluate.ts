@@ -9,7 +9,7 @@ import type { Dataset } from './data/dataset.js';
 import { native, type NativeTensor } from './native.js';
 import type { Module } from './nn.js';
 import { noGrad } from './runtime.js';
-import { Tensor, cat, describe, tensor } from './tensor.js';
+import { Tensor, cat, describe, tensor, type Device } from './tensor.js';
 
 /** How images become encoder inputs at evaluation: resized (no crop, no flip), normalised as the training views. */
 export interface PreprocessOptions {
@@ -67,6 +67,8 @@ export async function extractFeatures(encoder: Module, dataset: Dataset, options
   const parts: Tensor[] = [];
   const labels: number[] = [];
   const wasTraining = encoder.training;
+  // The images go where the encoder is (resized there too); the features come back to host memory.
+  const device = encoder.device;
   encoder.eval();
   try {
     const load = (start: number) => dataset.get(indices.subarray(start, Math.min(indices.length, start + batchSize)));
@@ -75,9 +77,16 @@ export async function extractFeatures(encoder: Module, dataset: Dataset, options
       const batch = await next;
       if (start + batchSize < indices.length) next = load(start + batchSize); // decode the next batch meanwhile
       try {
-        const input = await augment(batch.images, transform, { seed: 0 });
+        const images = device === 'cpu' ? batch.images : batch.images.to(device as Device);
+        const input = await augment(images, transform, { seed: 0 });
+        if (images !== batch.images) images.dispose();
         try {
-          parts.push(await noGrad(() => encoder.forward(input)));
+          const features = await noGrad(() => encoder.forward(input));
+          if (device === 'cpu') parts.push(features);
+          else {
+            parts.push(features.cpu());
+            features.dispose();
+          }
         } finally {
           input.dispose();
         }

@@ -29,9 +29,11 @@ export {
   executorStats,
   libtorchInfo,
   releaseHostCache,
+  deviceMemory,
   type MemoryInfo,
+  type DeviceMemoryInfo,
 } from './runtime.js';
-export { NativeLoadError, addonPath } from './native.js';
+export { NativeLoadError, addonPath, type Precision } from './native.js';
 export * from './nn.js';
 export * as ema from './ema.js';
 export {
@@ -63,3 +65,7 @@ export * from './evaluate.js';
 export { writeLossPlot, renderLossPlotSvg, type LossPlotOptions, type LossPlotResult, type PlotPanel } from './plot.js';
 export { readMetrics, MetricsWriter, MetricsFormatError, type MetricsRow, type MetricsWriterOptions } from './metrics.js';
 export { writeNpy, readNpy, NpyFormatError, type NpyArray } from './npy.js';
+export { exportOnnx, type OnnxExportResult, type OnnxValueInfo } from './onnx/export.js';
+export { type OnnxExportOptions, type BatchNormMode } from './onnx/export-options.js';
+export { OnnxExportError, PROTOBUF_LIMIT_BYTES } from './onnx/size-limit.js';
+export { embeddingNormalization, type Normalization } from './onnx/normalization.js';

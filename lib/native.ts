@@ -28,6 +28,8 @@ export interface NativeTensor {
   backward(gradient?: NativeTensor): Promise<void>;
   toDevice(device: string): NativeTensor;
   toDtype(dtype: string): NativeTensor;
+  pin(): NativeTensor;
+  isPinned(): boolean;
   contiguous(): NativeTensor;
   channelsLast(): NativeTensor;
   data(): Promise<HostArray>;
@@ -75,6 +77,14 @@ export interface NativeMemory {
   pendingJobs: number;
   hostAllocatedBytes: number;
   hostCachedBytes: number;
+  devices: NativeDeviceMemory[];
+}
+
+export interface NativeDeviceMemory {
+  device: string;
+  allocatedBytes: number;
+  reservedBytes: number;
+  peakAllocatedBytes: number;
 }
 
 export interface NativeAddon {
@@ -167,8 +177,9 @@ export interface NativeModule {
   stateDict(): [string, NativeTensor][];
   train(mode?: boolean): NativeModule;
   isTraining(): boolean;
-  to(device: string): NativeModule;
+  to(device: string, options?: { channelsLast?: boolean }): NativeModule;
   channelsLast(): NativeModule;
+  device(): string;
   clone(): NativeModule;
   freeze(frozen?: boolean): NativeModule;
   numParameters(trainableOnly?: boolean): number;
@@ -229,6 +240,10 @@ export interface NativeStepOutcome {
   step: number;
   /** CPU only: the loss was not finite and the update was skipped. */
   nonFiniteLoss: boolean;
+  /** fp16: the unscaled gradients were not finite and the optimizer step was skipped. */
+  gradientsSkipped: boolean;
+  /** fp16: the loss scale of this micro-batch. */
+  lossScale?: number;
   timings: { augment: number; forward: number; backward: number; allReduce: number; optimizer: number; ema: number };
 }
 
@@ -255,6 +270,9 @@ export interface NativeLearner {
   train(mode: boolean): void;
   modules(): { projector: NativeModule; predictor: NativeModule; targetEncoder?: NativeModule; targetProjector?: NativeModule };
   representationSize(): number;
+  /** fp16: the loss scaler's state; undefined without one. */
+  lossScaler(): { scale: number; finiteSteps: number } | undefined;
+  setLossScaler(scale: number, finiteSteps: number): void;
   /** Rank 0's state on every rank, then data-parallel steps over `group` (collective). */
   distribute(group: NativeProcessGroup, optimizer: NativeOptimizer | undefined, options?: { syncBatchNorm?: boolean; bucketBytes?: number }): Promise<void>;
 }
@@ -270,9 +288,17 @@ export interface NativeLearnerOptions {
   decaySchedule?: 'cosine' | 'constant';
   totalSteps?: number;
   copyBuffers?: boolean;
+  precision?: Precision;
 }
 
-export type NativeResolvedLearnerOptions = Required<Omit<NativeLearnerOptions, 'totalSteps'>> & { totalSteps?: number };
+/** The networks' compute type in training (native/core/precision.h). */
+export type Precision = 'fp32' | 'bf16' | 'fp16';
+
+export type NativeResolvedLearnerOptions = Required<Omit<NativeLearnerOptions, 'totalSteps'>> & {
+  totalSteps?: number;
+  /** Where the learner trains: its encoder's device ('cpu', 'cuda:0', ...). */
+  device: string;
+};
 
 // --- ema (native/binding/ema.cc) -------------------------------------------------------------------------
 export interface NativeAddon {

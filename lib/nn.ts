@@ -120,10 +120,17 @@ export class Module {
     return this.handle.isTraining();
   }
 
-  /** Moves parameters and buffers to `device`, in place. */
-  to(device: Device): this {
-    this.handle.to(device);
+  /**
+   * Moves parameters and buffers to `device`, in place. On CUDA the module also becomes channels-last (cuDNN's
+   * fastest layout), unless `channelsLast: false`.
+   */
+  to(device: Device, options: { channelsLast?: boolean } = {}): this {
+    this.handle.to(device, options);
     return this;
+  }
+  /** Where its parameters are: 'cpu', 'cuda:0', ... */
+  get device(): string {
+    return this.handle.device();
   }
   /** Stores conv weights channels-last and converts 4-d inputs to it before forward (faster on CPU). */
   channelsLast(): this {

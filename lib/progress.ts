@@ -10,6 +10,8 @@ export interface ProgressFields {
   tau: number;
   imagesPerSecond: number;
   collapse: number;
+  /** Training on CUDA: the device's caching allocator. */
+  deviceMemory?: { allocatedBytes: number; reservedBytes: number; peakAllocatedBytes: number };
 }
 
 export interface Progress {
@@ -18,9 +20,13 @@ export interface Progress {
   stop(): void;
 }
 
+const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(1);
 const fmt = (f: ProgressFields) =>
   `epoch ${f.epoch} loss ${f.loss.toFixed(4)} lr ${f.lr.toExponential(2)} tau ${f.tau.toFixed(4)} ` +
-  `${f.imagesPerSecond.toFixed(1)} img/s collapse ${f.collapse.toFixed(4)}`;
+  `${f.imagesPerSecond.toFixed(1)} img/s collapse ${f.collapse.toFixed(4)}` +
+  (f.deviceMemory
+    ? ` gpu ${gib(f.deviceMemory.allocatedBytes)} GiB (reserved ${gib(f.deviceMemory.reservedBytes)}, peak ${gib(f.deviceMemory.peakAllocatedBytes)})`
+    : '');
 
 export function createProgress(mode: ProgressMode, totalSteps: number, startStep: number): Progress {
   const resolved = mode === 'auto' ? (process.stderr.isTTY ? 'bar' : 'lines') : mode;

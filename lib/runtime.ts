@@ -92,6 +92,25 @@ export interface MemoryInfo {
   hostAllocatedBytes: number;
   /** Freed CPU tensor memory kept for reuse (limit: BYOL_HOST_CACHE_MB, default 1024). */
   hostCachedBytes: number;
+  /** Each CUDA device's caching allocator (empty without CUDA). */
+  devices: DeviceMemoryInfo[];
+}
+
+export interface DeviceMemoryInfo {
+  /** 'cuda:N' */
+  device: string;
+  /** Held by live tensors. */
+  allocatedBytes: number;
+  /** Held by the caching allocator: allocated plus cached for reuse (what nvidia-smi shows, less the context). */
+  reservedBytes: number;
+  /** The most allocated at once since the process started. */
+  peakAllocatedBytes: number;
+}
+
+/** The memory figures of `device` ('cuda', 'cuda:N'), or undefined for the CPU or a device not present. */
+export function deviceMemory(device: string): DeviceMemoryInfo | undefined {
+  const name = device === 'cuda' ? 'cuda:0' : device;
+  return memory().devices.find((entry) => entry.device === name);
 }
 
 export function memory(): MemoryInfo {

@@ -101,6 +101,18 @@ export class Tensor implements Disposable {
   cpu(): Tensor {
     return this.to('cpu');
   }
+  /**
+   * A tensor in pinned (page-locked) host memory, which a copy to a CUDA device reads without waiting: a copy,
+   * or the same storage when already pinned or when this build has no CUDA. `to('cuda')` and the learner's step
+   * pin what they copy anyway: pin ahead of time to take that copy off the step.
+   */
+  pin(): Tensor {
+    return new Tensor(this.handle.pin());
+  }
+  /** Whether it lives in pinned host memory. */
+  get isPinned(): boolean {
+    return this.handle.isPinned();
+  }
   contiguous(): Tensor {
     return new Tensor(this.handle.contiguous());
   }

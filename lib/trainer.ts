@@ -7,6 +7,7 @@ import type { BatchSource } from './data/index.js';
 import { DistributedError, type ProcessGroup } from './distributed/process-group.js';
 import type { Optimizer } from './optim.js';
 import { createProgress, type ProgressMode } from './progress.js';
+import { deviceMemory, type DeviceMemoryInfo } from './runtime.js';
 import type { Schedule } from './schedule.js';
 import { describe } from './tensor.js';
 
@@ -48,6 +49,13 @@ export interface TrainOptions {
   onStep?: (info: StepInfo) => void | Promise<void>;
   /** 'auto' (default): a bar on a terminal, log lines otherwise. */
   progress?: ProgressMode;
+  /**
+   * Stops the run early when it aborts (`AbortSignal.timeout(ms)` for a time budget, an AbortController for
+   * Ctrl-C): the step in flight finishes, a checkpoint is written (with checkpointDir) and the encoder saved, and
+   * the result has `stoppedEarly: true`; `resume` continues from there. Data-parallel: rank 0's signal decides for
+   * every rank (a small broadcast after each step), so give every rank one or none.
+   */
+  signal?: AbortSignal;
 }
 
 export interface StepInfo {
@@ -61,6 +69,8 @@ export interface StepInfo {
   imagesPerSecond: number;
   /** Milliseconds per phase; `data` is the time spent waiting for the batch. */
   timings: StepTimings & { data: number };
+  /** Training on CUDA: the device's memory when this step was logged. */
+  deviceMemory?: DeviceMemoryInfo;
 }
 
 export interface TrainResult {
@@ -71,6 +81,8 @@ export interface TrainResult {
   resumedFrom: number;
   lastCheckpoint?: string;
   encoderPath?: string;
+  /** The signal stopped the run before its last step. */
+  stoppedEarly: boolean;
 }
 
 export class TrainingError extends Error {
@@ -121,6 +133,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const collapseFloor = 0.2 / Math.sqrt(projectionSize);
   let warnedCollapse = false;
 
+  const onDevice = learner.options.device.startsWith('cuda');
+  // Whether to stop after this step: the signal here, or rank 0's in a process group.
+  const stopRequested = async (): Promise<boolean> => {
+    if (!options.signal) return false;
+    if (!group) return options.signal.aborted;
+    const [stop] = await group.broadcast([options.signal.aborted ? 1 : 0]);
+    return stop === 1;
+  };
+  let stoppedEarly = false;
+
   learner.train(true);
   const progress = createProgress(options.progress ?? 'auto', totalSteps, position.step);
   const advance = (p: { epoch: number; batch: number }) =>
@@ -159,6 +181,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     unread = [];
     if (!last) return;
+    if (onDevice) last.deviceMemory = deviceMemory(learner.options.device);
     progress.update(last.step, last);
     if (last.collapse < collapseFloor && !warnedCollapse) {
       warnedCollapse = true;
@@ -210,21 +233,26 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           timings: { ...timings, data: dataMs },
         },
       });
-      const checkpointNow = options.checkpointDir !== undefined && (position.step % checkpointEvery === 0 || position.step === totalSteps);
-      if (position.step % logEvery === 0 || position.step === totalSteps || checkpointNow) await readUnread();
+      if (position.step % logEvery === 0 || position.step === totalSteps) await readUnread();
+      // Asked after this step's logging, so an abort from onStep stops right here.
+      stoppedEarly = position.step < totalSteps && (await stopRequested());
+      const checkpointNow =
+        options.checkpointDir !== undefined && (position.step % checkpointEvery === 0 || position.step === totalSteps || stoppedEarly);
+      if (checkpointNow || stoppedEarly) await readUnread(); // a checkpoint holds every loss up to its step
       if (checkpointNow && writer) {
         lastCheckpoint = await saveCheckpoint(options.checkpointDir!, learner, optimizer, position);
         await pruneCheckpoints(options.checkpointDir!, keep);
       }
+      if (stoppedEarly) break;
     }
   } finally {
     progress.stop();
     // A prefetched batch nobody will use.
-    if (position.step >= totalSteps) void nextBatch.then((b) => b.dispose(), () => undefined);
+    if (position.step >= totalSteps || stoppedEarly) void nextBatch.then((b) => b.dispose(), () => undefined);
   }
   const encoderPath = options.encoderPath ?? (options.checkpointDir ? join(options.checkpointDir, 'encoder.safetensors') : undefined);
   if (encoderPath && writer) await learner.net.save(encoderPath);
-  return { steps: position.step, losses: position.losses, resumedFrom, lastCheckpoint, encoderPath };
+  return { steps: position.step, losses: position.losses, resumedFrom, lastCheckpoint, encoderPath, stoppedEarly };
 }
 
 /**

@@ -22,6 +22,7 @@ packages=(
   libopenblas0-openmp            # takes over libblas.so.3: LibTorch's Linear/mm run 12x faster than in the reference BLAS
   dataset-fashion-mnist          # the demo's and the evaluation's real data (/usr/share/datasets/fashion-mnist)
   fonts-dejavu-core              # a font for the text of the loss plots (SVG rendered to PNG by sharp)
+  python3-onnx                   # onnx.checker (onnx 1.12: IR 8, opset <= 17) validates the models byol export writes
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -62,7 +63,9 @@ fi
 # --- 3. npm packages -----------------------------------------------------------------------------------------
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   say "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # onnxruntime-node's postinstall would download CUDA provider libraries from NuGet on linux-x64; its documented
+  # switch skips that (the CPU provider the tests use ships in the npm package).
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
   touch node_modules/.package-lock.json
   did_something=1
 fi

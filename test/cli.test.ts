@@ -13,26 +13,10 @@ import { readMetrics } from '../lib/metrics.js';
 import { readNpy } from '../lib/npy.js';
 import { linear, resnet34, resnet50, sequential } from '../lib/nn.js';
 import { weightsArchitecture } from '../lib/cli/architecture.js';
+import { byol } from './fixtures/run-cli.js';
 
 const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
 const PYTHON = process.env.BYOL_PYTHON ?? '/usr/bin/python3';
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function byol(...args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 let dir: string;
 let images: string;

@@ -9,6 +9,9 @@ export type DatasetName = (typeof DATASETS)[number];
 export const OPTIMIZERS = ['lars', 'adam', 'sgd'] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 
+export const PRECISIONS = ['fp32', 'bf16', 'fp16'] as const;
+export type PrecisionName = (typeof PRECISIONS)[number];
+
 export const VIEW_PRESETS = ['byol', 'byol-pytorch', 'small-gray'] as const;
 export type ViewPreset = (typeof VIEW_PRESETS)[number];
 

@@ -2,6 +2,7 @@
 // of the sorted file paths (image folders) or of the dataset; for image folders the paths go to OUT.paths.txt.
 import { writeFileAtomic } from '../atomic.js';
 import { extractFeatures } from '../evaluate.js';
+import type { Device } from '../native.js';
 import { writeNpy } from '../npy.js';
 import type { ArchitectureName } from './architecture.js';
 import { openDataset, selectionChannels, type DataSelection } from './datasets.js';
@@ -14,6 +15,8 @@ export interface EmbedConfig extends Omit<DataSelection, 'imageSize'> {
   imageSize?: number;
   split?: 'train' | 'test';
   batchSize?: number;
+  /** Where the encoder runs: 'cpu' (default), 'cuda' or 'cuda:N'. */
+  device?: Device;
 }
 
 export interface EmbedSummary {
@@ -33,6 +36,7 @@ export async function runEmbed(config: EmbedConfig): Promise<EmbedSummary> {
     throw new Error(`weights: the encoder takes ${architecture.inChannels}-channel images, the data gives ${channels} (--channels)`);
   const dataset = await openDataset({ ...config, imageSize, channels }, config.split ?? 'train');
   const net = await buildEncoder(architecture, { weights: config.weights });
+  if (config.device !== undefined && config.device !== 'cpu') net.to(config.device);
   const { features } = await extractFeatures(net, dataset, { imageSize, batchSize: config.batchSize ?? 256 });
   try {
     const [rows, dimensions] = features.shape as [number, number];

@@ -5,6 +5,7 @@ import type { ArchitectureName, ResNetArchitecture } from './architecture.js';
 import { describeArchitecture } from './architecture.js';
 import { openDataset, selectionChannels, type DataSelection } from './datasets.js';
 import { buildEncoder, resolveArchitecture, runImageSize } from './encoder.js';
+import type { Device } from '../native.js';
 
 export interface EvalConfig extends Omit<DataSelection, 'imageSize'> {
   /** Trained encoders (e.g. one per pretraining seed); their rows are pooled. */
@@ -19,6 +20,8 @@ export interface EvalConfig extends Omit<DataSelection, 'imageSize'> {
   trainLimit?: number;
   testLimit?: number;
   batchSize?: number;
+  /** Where the encoders run: 'cpu' (default), 'cuda' or 'cuda:N' (the probe and kNN stay on the CPU). */
+  device?: Device;
   probeEpochs?: number;
   k?: number;
   log?: (message: string) => void;
@@ -78,6 +81,7 @@ export async function runEval(config: EvalConfig): Promise<EvalReport> {
   const score = async (label: string, weights: string | undefined, encoderSeed: number | undefined, probeSeed: number): Promise<EncoderScores> => {
     const started = performance.now();
     const net = await buildEncoder(architecture, { ...(weights ? { weights } : {}), ...(encoderSeed !== undefined ? { seed: encoderSeed } : {}) });
+    if (config.device !== undefined && config.device !== 'cpu') net.to(config.device);
     const s = await evaluateEncoder(net, train, test, { ...options, linear: probe(probeSeed) });
     log(`  ${label}: linear ${(100 * s.linear.testAccuracy).toFixed(2)}%, kNN ${(100 * s.knn).toFixed(2)}% (${((performance.now() - started) / 1000).toFixed(0)} s)`);
     return s;

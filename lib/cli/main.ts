@@ -6,9 +6,10 @@
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  ARCHITECTURES, DATASETS, OPTIMIZERS, TRAIN_DEFAULTS, VIEW_PRESETS,
-  type ArchitectureName, type DatasetName, type OptimizerName, type ViewPreset,
+  ARCHITECTURES, DATASETS, OPTIMIZERS, PRECISIONS, TRAIN_DEFAULTS, VIEW_PRESETS,
+  type ArchitectureName, type DatasetName, type OptimizerName, type PrecisionName, type ViewPreset,
 } from './choices.js';
+import type { Device } from '../native.js';
 import type { TrainConfig } from './train-run.js';
 
 const integer = (min: number) => (value: string): number => {
@@ -22,6 +23,12 @@ const number = (min: number) => (value: string): number => {
   return n;
 };
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+// Checked here for its form; whether the GPU exists is LibTorch's answer, when the command runs.
+const deviceName = (value: string): Device => {
+  if (value === 'cpu' || value === 'cuda' || /^cuda:\d+$/.test(value)) return value as Device;
+  throw new InvalidArgumentError(`expected cpu, cuda or cuda:N, received ${JSON.stringify(value)}`);
+};
+const DEVICE_HELP = "where to compute: cpu, cuda or cuda:N (default cpu)";
 
 /** Options every data-reading command shares. */
 function dataOptions(command: Command): Command {
@@ -116,6 +123,11 @@ export function buildProgram(): Command {
     .option('--log-every <n>', 'steps between reads of the loss (progress and metrics.jsonl rows); every loss is kept', integer(1), 1)
     .option('--checkpoint-every <n>', 'steps between checkpoints (default: once per epoch, at most 500)', integer(1))
     .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
+    .option('--device <name>', `${DEVICE_HELP}; with --nproc-per-node, cuda means one GPU per worker`, deviceName)
+    .addOption(
+      new Option('--precision <type>', 'compute type: fp32, bf16 (autocast; CUDA or CPU) or fp16 (CUDA, with loss scaling)').choices(PRECISIONS).default('fp32'),
+    )
+    .option('--time-limit <seconds>', 'stop after this much training: checkpoint and encoder saved, --resume continues', number(1))
     .option('--nproc-per-node <n>', 'start N worker processes on this node and train data-parallel, like torchrun --standalone', integer(1))
     .option('--nnodes <n>', 'nodes in a multi-node run (each runs byol train with the same flags and its own --node-rank)', integer(1))
     .option('--node-rank <n>', "this node's index in [0, --nnodes)", integer(0))
@@ -148,14 +160,27 @@ export function buildProgram(): Command {
           views: o.views as ViewPreset,
           seed: o.seed as number,
           ...(o.checkpointEvery !== undefined ? { checkpointEvery: o.checkpointEvery as number } : {}),
+          ...(o.precision !== 'fp32' ? { precision: o.precision as PrecisionName } : {}),
         };
         const { runTrain } = await import('./train-run.js');
         // Read only where RANK/WORLD_SIZE are set (by torchrun or by launch()); a single process ignores it.
         const distributed = { timeoutSeconds: o.distTimeout as number, syncBatchNorm: !o.localBn };
-        const s = await runTrain(config, { out: o.out as string, resume: Boolean(o.resume), progress: o.progress as 'auto', logEvery: o.logEvery as number, distributed });
+        const { catchInterrupts, exitCodeOf } = await import('./interrupt.js');
+        const interrupt = catchInterrupts((m) => process.stderr.write(`${m}\n`));
+        const s = await runTrain(config, {
+          out: o.out as string,
+          resume: Boolean(o.resume),
+          progress: o.progress as 'auto',
+          logEvery: o.logEvery as number,
+          distributed,
+          signal: interrupt.signal,
+          ...(o.device !== undefined ? { device: o.device as Device } : {}),
+          ...(o.timeLimit !== undefined ? { timeLimitSeconds: o.timeLimit as number } : {}),
+        }).finally(() => interrupt.dispose());
+        if (interrupt.received) process.exitCode = exitCodeOf(interrupt.received);
         if (s.rank !== 0) return; // rank 0 reports for the group
         process.stdout.write(
-          `trained ${s.steps} steps (from step ${s.resumedFrom}) in ${s.seconds.toFixed(0)} s, ${s.imagesPerSecond.toFixed(1)} images/s, ` +
+          `trained ${s.steps} steps (from step ${s.resumedFrom}) on ${s.device} in ${s.seconds.toFixed(0)} s, ${s.imagesPerSecond.toFixed(1)} images/s, ` +
             `final loss ${s.finalLoss.toFixed(4)}\nencoder: ${s.encoderPath}\nmetrics: ${s.metricsPath}\nloss plot: ${s.plotPath}\n`,
         );
       }),
@@ -168,6 +193,7 @@ export function buildProgram(): Command {
     .option('--image-size <px>', "input size (default: the run's, from config.json beside the weights)", integer(8))
     .addOption(new Option('--split <name>', 'split of a built-in dataset').choices(['train', 'test']).default('train'))
     .option('--batch-size <n>', 'images per forward pass', integer(1), 256)
+    .option('--device <name>', DEVICE_HELP, deviceName)
     .action(
       action('embed', async (o: Record<string, unknown>) => {
         const { runEmbed } = await import('./embed-run.js');
@@ -179,6 +205,7 @@ export function buildProgram(): Command {
           ...(o.imageSize !== undefined ? { imageSize: o.imageSize as number } : {}),
           split: o.split as 'train' | 'test',
           batchSize: o.batchSize as number,
+          ...(o.device !== undefined ? { device: o.device as Device } : {}),
         });
         process.stdout.write(`wrote ${s.rows} x ${s.dimensions} embeddings to ${s.out}${s.pathsFile ? ` (row order: ${s.pathsFile})` : ''}\n`);
       }),
@@ -199,6 +226,7 @@ export function buildProgram(): Command {
     .option('--probe-epochs <n>', 'epochs of the linear probe', integer(1), 100)
     .option('--batch-size <n>', 'images per forward pass', integer(1), 256)
     .option('--json <file>', 'also write the report as JSON')
+    .option('--device <name>', DEVICE_HELP, deviceName)
     .action(
       action('eval', async (o: Record<string, unknown>) => {
         const { formatEvalReport, runEval } = await import('./eval-run.js');
@@ -213,12 +241,48 @@ export function buildProgram(): Command {
           ...(o.testLimit !== undefined ? { testLimit: o.testLimit as number } : {}),
           probeEpochs: o.probeEpochs as number,
           batchSize: o.batchSize as number,
+          ...(o.device !== undefined ? { device: o.device as Device } : {}),
         });
         process.stdout.write(`${formatEvalReport(report)}\n`);
         if (typeof o.json === 'string') {
           const { writeFileAtomic } = await import('../atomic.js');
           await writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`, 'json');
         }
+      }),
+    );
+
+  // `byol export`: the encoder as an ONNX model for onnxruntime (export-run.ts, lib/onnx).
+  program
+    .command('export')
+    .description("write the encoder as an ONNX model: input 'images' [N, C, S, S] float32, output 'representation' (what byol embed writes)")
+    .requiredOption('--weights <file>', 'encoder weights (encoder.safetensors of a run, torchvision key names)')
+    .requiredOption('--out <file.onnx>', 'output file (written atomically)')
+    .addOption(new Option('--arch <name>', 'expected encoder (default: read from the weights)').choices(ARCHITECTURES))
+    .option('--image-size <px>', "input size (default: the run's, from config.json beside the weights)", integer(8))
+    .option('--dynamic-batch', "a symbolic batch size ('batch'): one model runs any batch size")
+    .option('--batch-size <n>', 'the fixed batch size without --dynamic-batch', integer(1), 1)
+    .option('--opset <n>', 'ONNX opset, 13 to 17 (default 17; IR version 8)', integer(0))
+    .addOption(new Option('--batch-norm <mode>', 'BatchNorm folded into the convolutions, or as BatchNormalization nodes').choices(['folded', 'nodes']).default('folded'))
+    .option('--include-normalization', 'normalise in the graph (Sub, Div): callers feed [0, 1] pixels instead of normalised images')
+    .action(
+      action('export', async (o: Record<string, unknown>) => {
+        const { runExport } = await import('./export-run.js');
+        const s = await runExport({
+          weights: o.weights as string,
+          out: o.out as string,
+          ...(o.arch !== undefined ? { arch: o.arch as ArchitectureName } : {}),
+          ...(o.imageSize !== undefined ? { imageSize: o.imageSize as number } : {}),
+          dynamicBatch: Boolean(o.dynamicBatch),
+          batchSize: o.batchSize as number,
+          ...(o.opset !== undefined ? { opset: o.opset as number } : {}),
+          batchNorm: o.batchNorm as 'folded' | 'nodes',
+          includeNormalization: Boolean(o.includeNormalization),
+        });
+        process.stdout.write(
+          `wrote ${s.architecture} to ${s.path} (${(s.bytes / 2 ** 20).toFixed(1)} MiB, opset ${s.opset}, ${s.nodes} nodes, batch norm ${s.batchNorm}): ` +
+            `${s.input.name} [${s.input.shape.join(', ')}] -> ${s.output.name} [${s.output.shape.join(', ')}]` +
+            `${s.normalizationInGraph ? ', normalisation in the graph' : `; feed (pixels - mean) / std, mean ${JSON.stringify(s.normalization.mean)}, std ${JSON.stringify(s.normalization.std)}`}\n`,
+        );
       }),
     );
   return program;

@@ -12,14 +12,14 @@ import { Loader } from '../data/loader.js';
 import { MetricsWriter, readMetrics } from '../metrics.js';
 import { resnet } from '../nn.js';
 import { Adam, LARS, SGD, type Optimizer } from '../optim.js';
-import { writeLossPlot } from '../plot.js';
+import type { Precision } from '../native.js';
 import type { ProgressMode } from '../progress.js';
-import { manualSeed } from '../tensor.js';
+import { manualSeed, type Device } from '../tensor.js';
 import { initProcessGroup, type ProcessGroup } from '../distributed/process-group.js';
 import { readLaunchEnv } from '../distributed/launch-env.js';
 import { warmupCosine } from '../schedule.js';
 import { train } from '../trainer.js';
-import { ARCHITECTURES, OPTIMIZERS, VIEW_PRESETS, type ArchitectureName, type DatasetName, type OptimizerName, type ViewPreset } from './choices.js';
+import { ARCHITECTURES, OPTIMIZERS, PRECISIONS, VIEW_PRESETS, type ArchitectureName, type DatasetName, type OptimizerName, type ViewPreset } from './choices.js';
 import { openDataset, selectionChannels } from './datasets.js';
 import { viewPair } from './views.js';
 
@@ -57,6 +57,8 @@ export interface TrainConfig {
   seed: number;
   /** Optimizer steps between checkpoints. Default: once per epoch, at most every 500 steps. */
   checkpointEvery?: number;
+  /** The networks' compute type in training (absent: fp32). */
+  precision?: Precision;
 }
 
 export interface TrainRunOptions {
@@ -67,6 +69,15 @@ export interface TrainRunOptions {
    */
   distributed?: { timeoutSeconds?: number; syncBatchNorm?: boolean };
   resume?: boolean;
+  /**
+   * Where to train: 'cpu' (default), 'cuda' or 'cuda:N'. Not part of the run: a run may resume elsewhere. In a
+   * data-parallel run 'cuda' means each worker's own GPU, cuda:LOCAL_RANK.
+   */
+  device?: Device;
+  /** Stop after this many seconds of training (checkpoint and encoder saved; --resume continues). */
+  timeLimitSeconds?: number;
+  /** Stops the run early as the time limit does (the CLI's Ctrl-C / SIGTERM). */
+  signal?: AbortSignal;
   progress?: ProgressMode;
   /** Steps between reads of the loss (progress, metrics.jsonl rows). Default 1. */
   logEvery?: number;
@@ -87,6 +98,10 @@ export interface TrainSummary {
   finalLoss: number;
   seconds: number;
   imagesPerSecond: number;
+  /** The time limit ended the run before its last step. */
+  stoppedEarly: boolean;
+  /** Where it trained, e.g. 'cpu' or 'cuda:0'. */
+  device: string;
 }
 
 const positiveInteger = (name: string, v: unknown): void => {
@@ -120,6 +135,15 @@ export function checkTrainConfig(c: TrainConfig): void {
   if (c.hiddenSize !== undefined) positiveInteger('hidden-size', c.hiddenSize);
   if (!Number.isSafeInteger(c.seed) || c.seed < 0) throw new RangeError(`seed: expected an integer >= 0, received ${String(c.seed)}`);
   if (c.checkpointEvery !== undefined) positiveInteger('checkpoint-every', c.checkpointEvery);
+  if (c.precision !== undefined && !PRECISIONS.includes(c.precision))
+    throw new RangeError(`precision: expected one of ${PRECISIONS.join(', ')}, received ${JSON.stringify(c.precision)}`);
+}
+
+/** The device a worker trains on: 'cuda' means its own GPU in a data-parallel run (LOCAL_RANK). */
+function workerDevice(device: Device | undefined, group: ProcessGroup | undefined): Device {
+  if (device === undefined) return 'cpu';
+  if (device === 'cuda' && group) return `cuda:${readLaunchEnv()?.localRank ?? 0}`;
+  return device;
 }
 
 function makeOptimizer(c: TrainConfig, learner: BYOL): Optimizer {
@@ -207,7 +231,10 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
   const depth = Number(config.arch.slice('resnet'.length)) as 18 | 34 | 50 | 101 | 152;
   const net = resnet(depth, { inChannels: channels, smallStem: config.smallStem, classifier: false });
   const [augment1, augment2] = viewPair(config.views, config.imageSize);
+  const device = workerDevice(options.device, group);
   const learner = new BYOL(net, {
+    device,
+    precision: config.precision ?? 'fp32',
     imageSize: config.imageSize,
     channels,
     projectionSize: config.projectionSize,
@@ -232,10 +259,16 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
   const plotPath = join(out, 'loss.png');
   log(
     `byol train: ${config.arch} on ${config.dataset ?? config.data} (${dataset.size} images, ${channels} channel${channels === 1 ? '' : 's'}), ` +
-      `${totalSteps} steps of ${config.batchSize} at ${config.imageSize} px, ${config.optimizer} lr ${config.lr}, tau ${config.tau}` +
+      `${totalSteps} steps of ${config.batchSize} at ${config.imageSize} px, ${config.optimizer} lr ${config.lr}, tau ${config.tau}, ` +
+      `on ${learner.options.device} in ${learner.options.precision}` +
       (group ? `, ${worldSize} ranks of ${config.batchSize / worldSize} images (${options.distributed?.syncBatchNorm === false ? 'local' : 'synchronised'} BatchNorm)` : ''),
   );
 
+  const stops = [
+    ...(options.timeLimitSeconds !== undefined ? [AbortSignal.timeout(options.timeLimitSeconds * 1000)] : []),
+    ...(options.signal ? [options.signal] : []),
+  ];
+  const stopSignal = stops.length > 1 ? AbortSignal.any(stops) : stops[0];
   const started = performance.now();
   let metrics: MetricsWriter | undefined;
   const result = await train({
@@ -250,6 +283,7 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
     encoderPath,
     progress: writer ? (options.progress ?? 'auto') : 'none',
     logEvery: options.logEvery ?? 1,
+    ...(stopSignal ? { signal: stopSignal } : {}),
     onStep: async (info) => {
       if (!writer) return;
       // Opened at the first step this run makes: rows a stopped run wrote after its last checkpoint go.
@@ -268,7 +302,13 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
   }).finally(() => metrics?.close());
   const seconds = (performance.now() - started) / 1000;
   if (writer) {
+    if (result.stoppedEarly) {
+      const why = options.signal?.aborted ? 'on request' : 'by the time limit';
+      log(`byol train: stopped at step ${result.steps} of ${totalSteps} ${why}; checkpoint ${result.lastCheckpoint ?? '(none)'}; continue with: byol train --resume --out ${out}`);
+    }
     const rows = await readMetrics(metricsPath);
+    // The plot's renderer (vega + sharp) loads only here: a run without it still trains and saves.
+    const { writeLossPlot } = await import('../plot.js');
     await writeLossPlot(plotPath, rows, { title: `BYOL ${config.arch} on ${config.dataset ?? 'images'}: training loss` });
   }
   return {
@@ -283,5 +323,7 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
     finalLoss: result.losses.at(-1) ?? Number.NaN,
     seconds,
     imagesPerSecond: ((result.steps - result.resumedFrom) * config.batchSize) / seconds,
+    stoppedEarly: result.stoppedEarly,
+    device: learner.options.device,
   };
 }

@@ -8,7 +8,13 @@
 //   npm run build:ts && node scripts/bench/augment.mjs [--batch 256] [--size 96] [--threads 1,2] [--repeats R]
 // Each thread count runs both libraries; the goal compares each library at its best thread count.
 // Needs the addon in build/Release and a Python with torchvision in BYOL_PYTHON (default /usr/bin/python3).
+//
+// On a GPU: --device cuda (scripts/device/check.sh) compares byol-torch's per-image views of the same batch on the
+// GPU (images already there, a read of the result ending each repeat) with the CPU path at its default threads,
+// goal GPU >= 20x CPU per image (--baseline cpu, the default with a device; --baseline cpu --device cpu is the
+// dry run of that comparison). --json FILE writes the figures.
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +32,14 @@ const size = arg('size', 96);
 const threadArg = process.argv.indexOf('--threads');
 const threadList = threadArg >= 0 ? process.argv[threadArg + 1].split(',').map(Number) : [...new Set([1, getNumThreads()])];
 const repeats = arg('repeats', 5);
+const named = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+};
+const device = named('device', 'cpu');
+const baseline = named('baseline', device === 'cpu' ? 'torchvision' : 'cpu');
+const jsonFile = named('json');
+if (!['torchvision', 'cpu'].includes(baseline)) throw new RangeError(`--baseline: expected torchvision or cpu, received ${baseline}`);
 
 const data = new Uint8Array(batch * size * size * 3);
 let s = 1;
@@ -35,13 +49,15 @@ for (let i = 0; i < data.length; i++) {
 }
 const images = tensor(data, { shape: [batch, size, size, 3], dtype: 'uint8' });
 
-async function ours(perImage) {
+async function ours(perImage, on = images) {
   const v1 = byolView1(size, { perImage });
   const v2 = byolView2(size, { perImage });
   let seed = 0;
   const run = async () => {
-    const a = await augment(images, v1, { seed: seed++ });
-    const b = await augment(images, v2, { seed: seed++ });
+    const a = await augment(on, v1, { seed: seed++ });
+    const b = await augment(on, v2, { seed: seed++ });
+    // On a GPU the promise settles when the work is queued; reading a value waits for it (both views: one stream).
+    if (on.device !== 'cpu') b.sum().item();
     a.dispose();
     b.dispose();
   };
@@ -65,6 +81,27 @@ function torchvision(threads) {
   );
   if (out.status !== 0) throw new Error(`${python} ${script} failed:\n${out.stderr}`);
   return JSON.parse(out.stdout.trim().split('\n').pop());
+}
+
+/** byol-torch on `device` against byol-torch on the CPU, per image, same batch. */
+async function deviceVsCpu() {
+  const onDevice = images.to(device);
+  // Each side twice, the better counts (as the torchvision comparison below does for byol-torch).
+  const cpuRate = Math.max(await ours(true), await ours(true));
+  const deviceRate = Math.max(await ours(true, onDevice), await ours(true, onDevice));
+  const ratio = deviceRate / cpuRate;
+  console.log(`both BYOL views, ${batch} uint8 images ${size}x${size}x3 -> float32 NCHW, per-image draws; best of ${repeats} repeats`);
+  console.log(`| pipeline | images/s |\n|---|---:|\n| byol-torch on ${device} | ${deviceRate.toFixed(1)} |\n` +
+    `| byol-torch on the CPU (${getNumThreads()} threads) | ${cpuRate.toFixed(1)} |`);
+  console.log(`\ngoal: ${device} >= 20x the CPU per image: ${ratio.toFixed(1)}x, ${ratio >= 20 ? 'met' : 'MISSED'}`);
+  if (jsonFile) {
+    writeFileSync(jsonFile, `${JSON.stringify({ device, batch, size, repeats, cpuThreads: getNumThreads(), deviceImagesPerSecond: deviceRate,
+      cpuImagesPerSecond: cpuRate, ratio }, null, 2)}\n`);
+  }
+}
+if (baseline === 'cpu') {
+  await deviceVsCpu();
+  process.exit(0);
 }
 
 const load0 = loadavg()[0];
@@ -99,3 +136,7 @@ console.log(
     `${bestOurs.toFixed(1)} / ${bestTorchvision.toFixed(1)} = ${ratio.toFixed(1)}x, ${ratio >= 5 ? 'met' : 'MISSED'}` +
     ` (worst same-thread ratio ${worst.toFixed(1)}x)`,
 );
+if (jsonFile) {
+  writeFileSync(jsonFile, `${JSON.stringify({ device, batch, size, repeats, bestOurs, bestTorchvision, ratio, worstSameThreadRatio: worst,
+    rows: rows.map(([t, name, rate]) => ({ threads: t, pipeline: name, imagesPerSecond: rate })) }, null, 2)}\n`);
+}

@@ -44,8 +44,17 @@ channel and gives the ResNet a 1-channel stem), 28 px in: DEFAULT_AUG's RandomRe
 Threads: PyTorch's default unless --threads N (torch.set_num_threads). Prints one JSON line: images/s over the
 steps after --skip (wall time of those steps: batch, views, forward, backward, Adam, EMA), each step's seconds,
 the losses, the thread count.
+
+GPU (scripts/device/check.sh runs it beside scripts/bench/gpu_step.mjs): --device cuda moves the net, hence the
+learner, there; --precision bf16|fp16 runs the learner's forward (views and loss included) under torch.autocast, as
+a user adds it around `loss = learner(images)` (fp16 with a GradScaler). --synthetic replaces Fashion-MNIST by
+random 3-channel images of --source-size px (default --image-size) made on the device, so that the timing is the
+loop's alone. The loss is read only after the last step: the images/s span from the end of the skipped steps to
+the end of the last, waiting for the device at both ends (per-step seconds on a GPU are launch times). --json-out
+FILE also writes the JSON line to FILE.
 """
 import argparse
+import contextlib
 import copy
 import gzip
 import json
@@ -202,11 +211,22 @@ def read_idx_images(path):
     return torch.frombuffer(bytearray(data[16:]), dtype=torch.uint8).reshape(n, 1, h, w)
 
 
-def batches(images, batch_size, generator):
+def batches(images, batch_size, generator, device):
     while True:
         order = torch.randperm(images.shape[0], generator=generator)
         for i in range(0, images.shape[0] - batch_size + 1, batch_size):
-            yield images[order[i:i + batch_size]].float().div_(255).repeat(1, 3, 1, 1)
+            yield images[order[i:i + batch_size]].to(device).float().div_(255).repeat(1, 3, 1, 1)
+
+
+def synthetic_batches(batch_size, size, device, generator):
+    """Random RGB images in [0, 1], made once on the device: two batches taken in turn."""
+    pool = torch.rand(2 * batch_size, 3, size, size, generator=generator).to(device)
+    while True:
+        yield pool[:batch_size]
+        yield pool[batch_size:]
+
+
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def main():
@@ -222,37 +242,75 @@ def main():
                    help="byol-pytorch's defaults: 0.8.x, or 0.9.1 (simplicial embedding in the projector)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads; default: PyTorch's own")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--precision", default="fp32", choices=sorted(AUTOCAST_DTYPES), help="autocast dtype of the forward")
+    p.add_argument("--synthetic", action="store_true", help="random images made on the device instead of Fashion-MNIST")
+    p.add_argument("--source-size", type=int, default=None, help="--synthetic images' side (default --image-size)")
+    p.add_argument("--json-out", default=None, help="also write the JSON line to this file")
     a = p.parse_args()
     if a.skip >= a.steps:
         p.error("--skip must be less than --steps")
+    if a.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error(f"--device {a.device}: torch {torch.__version__} sees no CUDA device")
     if a.threads is not None:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     random.seed(a.seed)
+    device = torch.device(a.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    autocast_dtype = AUTOCAST_DTYPES[a.precision]
 
-    images = read_idx_images(os.path.join(a.data_root, "train-images-idx3-ubyte.gz"))
-    resnet = getattr(torchvision.models, a.arch)()
+    def autocast():
+        return contextlib.nullcontext() if autocast_dtype is None else torch.autocast(device_type=device.type, dtype=autocast_dtype)
+
+    generator = torch.Generator().manual_seed(a.seed)
+    if a.synthetic:
+        images = None
+        data = synthetic_batches(a.batch_size, a.source_size or a.image_size, device, generator)
+    else:
+        images = read_idx_images(os.path.join(a.data_root, "train-images-idx3-ubyte.gz"))
+        data = batches(images, a.batch_size, generator, device)
+    resnet = getattr(torchvision.models, a.arch)().to(device)
+    # Outside autocast, as a user builds it: its projector takes the dtype of the mock forward's representation.
     learner = BYOL(resnet, image_size=a.image_size, hidden_layer="avgpool", simplicial=a.version == "0.9")
     opt = torch.optim.Adam(learner.parameters(), lr=a.lr)
-    data = batches(images, a.batch_size, torch.Generator().manual_seed(a.seed))
+    scaler = torch.cuda.amp.GradScaler() if a.precision == "fp16" else None
 
     seconds, losses = [], []
-    for _ in range(a.steps):
+    for step in range(a.steps):
+        if step == a.skip:
+            sync()
+            measured_from = time.perf_counter()
         t0 = time.perf_counter()
         batch = next(data)
-        loss = learner(batch)
+        with autocast():
+            loss = learner(batch)
         opt.zero_grad()
-        loss.backward()
-        opt.step()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
         learner.update_moving_average()
-        losses.append(loss.item())
+        losses.append(loss.detach())
         seconds.append(time.perf_counter() - t0)
-    measured = seconds[a.skip:]
-    print(json.dumps({
-        "imagesPerSecond": a.batch_size * len(measured) / sum(measured),
+    sync()
+    measured = time.perf_counter() - measured_from
+    losses = [x.item() for x in losses]
+    result = {
+        "side": "byol-pytorch's loop", "device": a.device, "precision": a.precision, "arch": a.arch,
+        "imageSize": a.image_size, "batchSize": a.batch_size,
+        "imagesPerSecond": a.batch_size * (a.steps - a.skip) / measured,
         "threads": torch.get_num_threads(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-        "version": a.version, "images": images.shape[0], "seconds": seconds, "losses": losses,
-    }), flush=True)
+        "version": a.version, "images": "synthetic" if images is None else images.shape[0], "seconds": seconds, "losses": losses,
+    }
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

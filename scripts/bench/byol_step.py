@@ -26,8 +26,15 @@ image as one JSON line.
 Threads: --threads N calls torch.set_num_threads(N); without it the process keeps PyTorch's own default (what a
 user gets: 1 thread on the 2-vCPU machines these benchmarks ran on), and prints it. OMP_WAIT_POLICY is never set
 here; the side-by-side server mode of byol_step.mjs sets it for both of its processes (see there).
+
+GPU (scripts/device/check.sh runs this beside scripts/bench/gpu_step.mjs): --device cuda puts the networks, the
+optimizer state and the views there; --precision bf16|fp16 runs forward and loss under torch.autocast (fp16 with a
+GradScaler), weights and Adam state stay float32. With --rounds R the one-shot mode times R rounds of --iters steps
+each and reads the loss only at a round's end (a GPU runs ahead between reads, as byol-torch's step lets it);
+imagesPerSecond is then the median round. --json-out FILE also writes the JSON line to FILE.
 """
 import argparse
+import contextlib
 import copy
 import json
 import sys
@@ -60,14 +67,22 @@ def make_encoder(arch, channels):
 REPRESENTATION = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
 
 
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 class Setup:
-    def __init__(self, variant, batch, size, arch="resnet50", channels=3, hidden=4096, proj=256, lr=3e-4):
+    def __init__(self, variant, batch, size, arch="resnet50", channels=3, hidden=4096, proj=256, lr=3e-4,
+                 device="cpu", precision="fp32"):
         self.variant = variant
         self.channels_last = variant == "b_channels_last"
+        self.device = torch.device(device)
+        self.autocast_dtype = AUTOCAST_DTYPES[precision]
+        # fp16 needs its gradients scaled (bf16 has float32's range and does not).
+        self.scaler = torch.cuda.amp.GradScaler() if precision == "fp16" else None
         mf = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.encoder = make_encoder(arch, channels).to(memory_format=mf)
-        self.projector = mlp(REPRESENTATION[arch], hidden, proj)
-        self.predictor = mlp(proj, hidden, proj)
+        self.encoder = make_encoder(arch, channels).to(self.device, memory_format=mf)
+        self.projector = mlp(REPRESENTATION[arch], hidden, proj).to(self.device)
+        self.predictor = mlp(proj, hidden, proj).to(self.device)
         self.target_encoder = copy.deepcopy(self.encoder)
         self.target_projector = copy.deepcopy(self.projector)
         for p in list(self.target_encoder.parameters()) + list(self.target_projector.parameters()):
@@ -76,12 +91,31 @@ class Setup:
         self.target = list(self.target_encoder.parameters()) + list(self.target_projector.parameters())
         params = self.online + list(self.predictor.parameters())
         self.opt = torch.optim.Adam(params, lr=lr)
-        self.v1 = torch.rand(batch, channels, size, size).contiguous(memory_format=mf)
-        self.v2 = torch.rand(batch, channels, size, size).contiguous(memory_format=mf)
+        self.v1 = torch.rand(batch, channels, size, size, device=self.device).contiguous(memory_format=mf)
+        self.v2 = torch.rand(batch, channels, size, size, device=self.device).contiguous(memory_format=mf)
         self.beta = 0.99
 
-    def step(self):
+    def autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def step(self, read_loss=True):
+        """One step; returns the loss as a float (read_loss, which waits for a GPU) or as a tensor on the device."""
         self.opt.zero_grad()
+        with self.autocast():
+            loss = self.losses()
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.opt.step()
+        self.update_target()
+        return loss.item() if read_loss else loss.detach()
+
+    def losses(self):
         if self.variant == "a":
             images = torch.cat((self.v1, self.v2), dim=0)
             proj = self.projector(self.encoder(images))
@@ -94,9 +128,9 @@ class Setup:
             with torch.no_grad():
                 t1 = self.target_projector(self.target_encoder(self.v1))
                 t2 = self.target_projector(self.target_encoder(self.v2))
-        loss = (byol_loss(p1, t2) + byol_loss(p2, t1)).mean()
-        loss.backward()
-        self.opt.step()
+        return (byol_loss(p1, t2) + byol_loss(p2, t1)).mean()
+
+    def update_target(self):
         with torch.no_grad():
             if self.variant == "a":
                 # byol-pytorch's update_moving_average: a Python loop over the parameters
@@ -106,7 +140,6 @@ class Setup:
             else:
                 torch._foreach_mul_(self.target, self.beta)
                 torch._foreach_add_(self.target, self.online, alpha=1 - self.beta)
-        return loss.item()
 
 
 def forward_macs(size, arch="resnet50", channels=3, hidden=4096, proj_size=256):
@@ -166,6 +199,38 @@ def peak_rss_mib():
     return float("nan")
 
 
+def write_json_out(a, result):
+    if a.json_out:
+        with open(a.json_out, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+
+
+def time_rounds(a, info, model):
+    """--one V --rounds R: warm-up steps, then R rounds of --iters steps, the loss read once per round (on a GPU
+    that read waits for the round's work); images/s of the median round."""
+    s = Setup(a.one, a.batch, a.size, lr=a.lr, device=a.device, precision=a.precision, **model)
+    sync = torch.cuda.synchronize if s.device.type == "cuda" else (lambda: None)
+    for _ in range(a.warmup):
+        loss = s.step(read_loss=False)
+    sync()
+    rates = []
+    for _ in range(a.rounds):
+        t0 = time.perf_counter()
+        for _ in range(a.iters):
+            loss = s.step(read_loss=False)
+        value = loss.item()
+        sync()
+        rates.append(a.batch * a.iters / (time.perf_counter() - t0))
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SystemExit(f"the loss is {value}: the figures would mean nothing")
+    result = {**info, "side": f"PyTorch eager {a.one}", "device": a.device, "precision": a.precision, "batch": a.batch,
+              "size": a.size, "iters": a.iters, "rounds": a.rounds, "imagesPerSecond": sorted(rates)[len(rates) // 2],
+              "roundImagesPerSecond": rates, "loss": value}
+    write_json_out(a, result)
+    return result
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads; default: PyTorch's own")
@@ -183,7 +248,14 @@ def main():
     p.add_argument("--one", default=None, help="one-shot mode: this variant only")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--iters", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--precision", default="fp32", choices=sorted(AUTOCAST_DTYPES), help="autocast dtype of forward and loss")
+    p.add_argument("--rounds", type=int, default=0,
+                   help="one-shot: time ROUNDS rounds of --iters steps, reading the loss at each round's end only")
+    p.add_argument("--json-out", default=None, help="one-shot: also write the JSON line to this file")
     a = p.parse_args()
+    if a.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error(f"--device {a.device}: torch {torch.__version__} sees no CUDA device")
     if a.threads is not None:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -197,8 +269,11 @@ def main():
     if a.macs:
         print(json.dumps({**info, "macs": forward_macs(a.size, a.arch, a.channels, a.hidden, a.proj)}), flush=True)
         return
+    if a.one and a.rounds > 0:
+        print(json.dumps(time_rounds(a, info, model)), flush=True)
+        return
     if a.one:
-        s = Setup(a.one, a.batch, a.size, lr=a.lr, **model)
+        s = Setup(a.one, a.batch, a.size, lr=a.lr, device=a.device, precision=a.precision, **model)
         for _ in range(a.warmup):
             s.step()
         walls, cpus = [], []
@@ -209,10 +284,12 @@ def main():
             cpus.append(time.process_time() - c0)
             walls.append(time.perf_counter() - t0)
         wall, cpu = sorted(walls)[len(walls) // 2], sorted(cpus)[len(cpus) // 2]
-        print(json.dumps({**info, "imagesPerSecond": a.batch / wall, "cpuMsPerImage": 1000 * cpu / a.batch,
-                          "loss": loss, "walls": walls, "maxRssMiB": peak_rss_mib()}), flush=True)
+        result = {**info, "imagesPerSecond": a.batch / wall, "cpuMsPerImage": 1000 * cpu / a.batch,
+                  "loss": loss, "walls": walls, "maxRssMiB": peak_rss_mib()}
+        write_json_out(a, result)
+        print(json.dumps(result), flush=True)
         return
-    setups = {v: Setup(v, a.batch, a.size, lr=a.lr, **model) for v in a.variants.split(",")}
+    setups = {v: Setup(v, a.batch, a.size, lr=a.lr, device=a.device, precision=a.precision, **model) for v in a.variants.split(",")}
     print(json.dumps({**info, "macs": forward_macs(a.size, a.arch, a.channels, a.hidden, a.proj)}), flush=True)
     for line in sys.stdin:
         cmd = line.split()

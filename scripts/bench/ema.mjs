@@ -7,8 +7,14 @@
 // and Python measurements are interleaved round by round, and each figure is the median over all rounds.
 //
 // Run after the builds (npm run build:native && npm run build:ts):
-//   node scripts/bench/ema.mjs [--rounds 5] [--iters 5] [--threads N] [--device cpu|cuda]
+//   node scripts/bench/ema.mjs [--rounds 5] [--iters 5] [--threads N] [--device cpu|cuda] [--inner K]
+//     [--model resnet50|resnet18] [--json FILE]
 // Python: $BYOL_PYTHON, else .byol/python, else /usr/bin/python3.
+// On a GPU (--device cuda, scripts/device/check.sh): each sample is the mean of --inner back-to-back calls
+// (default 20 there, 1 on the CPU) between two synchronisations, since one update or copy of these 140 MB takes about
+// as long as a synchronisation; (d) is then the faster device-to-device copy_ of the Node and the Python process.
+// --json FILE writes the figures; --model resnet18 shrinks the parameter set (the dry run).
+import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,15 +33,18 @@ function flag(name, fallback) {
 const rounds = Number(flag('rounds', 5));
 const iters = Number(flag('iters', 5));
 const device = flag('device', 'cpu');
+const inner = Number(flag('inner', device === 'cpu' ? 1 : 20));
+const model = flag('model', 'resnet50');
+const jsonFile = flag('json');
 if (flag('threads')) setNumThreads(Number(flag('threads')));
 const threads = getNumThreads();
 const tau = 0.996;
 
 // The Python side: one long-lived process answering "<method> <iterations>" with {"ms": [...]}.
 const python = startPythonSide(join(root, 'scripts', 'bench', 'ema_baseline.py'), ['--threads', String(threads),
-  '--tau', String(tau), '--device', device]);
+  '--tau', String(tau), '--device', device, '--model', model]);
 async function pythonTimes(method, n) {
-  return JSON.parse(await python.ask(`${method} ${n}`)).ms;
+  return JSON.parse(await python.ask(`${method} ${n} ${inner}`)).ms;
 }
 
 const header = JSON.parse(await python.nextLine());
@@ -55,9 +64,9 @@ async function nodeTimes(fn, n) {
   for (let i = 0; i < n; i++) {
     sync();
     const start = performance.now();
-    await fn();
+    for (let k = 0; k < inner; k++) await fn();
     sync();
-    times.push(performance.now() - start);
+    times.push((performance.now() - start) / inner);
   }
   return times;
 }
@@ -109,7 +118,9 @@ const ms = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median
 const emaBytes = 3 * numel * 4; // read target, read source, write target (float32)
 const copyBytes = 2 * numel * 4; // read source, write destination
 const gbps = (bytes, t) => bytes / (t * 1e-3) / 1e9;
-const copyMs = Math.min(ms.copy, ms.copy1);
+// The copy bandwidth: on the CPU the faster Node copy_ (all threads or one); on a device the faster of the Node and
+// the Python device-to-device copy_ (the same bytes, the same kind of kernel).
+const copyMs = device === 'cpu' ? Math.min(ms.copy, ms.copy1) : Math.min(ms.copy, ms.pyCopy);
 const copyGbps = gbps(copyBytes, copyMs);
 
 const mb = (copyBytes / 2 / 1e6).toFixed(0);
@@ -119,14 +130,14 @@ const rows = [
   ['(a) Tensor API loop from JS: t.mul_(tau).add_(s.mul(1-tau))', ms.tensorLoop, emaBytes],
   ['(b) byol-pytorch loop: ma.data = old*beta + (1-beta)*new', ms.byol, emaBytes],
   ['(c) torch._foreach_mul_ + _foreach_add_', ms.foreach, emaBytes],
-  [threads > 1 ? '(d) copy bandwidth: the faster of the two Node copy_ lines below' : '(d) copy bandwidth: copy_ below', copyMs, copyBytes],
+  [device !== 'cpu' ? '(d) copy bandwidth: the faster device-to-device copy_ below' : threads > 1 ? '(d) copy bandwidth: the faster of the two Node copy_ lines below' : '(d) copy bandwidth: copy_ below', copyMs, copyBytes],
   [`    copy_ over ${mb} MB, ${plural(threads, 'thread')}, Node process`, ms.copy, copyBytes],
   ...(threads > 1 ? [[`    copy_ over ${mb} MB, 1 thread, Node process`, ms.copy1, copyBytes]] : []),
   [`    copy_ over ${mb} MB, ${plural(header.threads, 'thread')}, Python process`, ms.pyCopy, copyBytes],
 ];
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
-console.log(`EMA of ${shapes.length} tensors, ${(numel / 1e6).toFixed(2)} M float32 (ResNet-50 incl. fc + projector 2048-4096-256)`);
+console.log(`EMA of ${shapes.length} tensors, ${(numel / 1e6).toFixed(2)} M float32 (${model} incl. fc + projector ${model === 'resnet50' ? 2048 : 512}-4096-256)`);
 console.log(`device ${device}, ${plural(threads, 'thread')}, LibTorch ${lib.libtorchInfo().libtorch}, PyTorch ${header.torch} (${plural(header.threads, 'thread')}), ` +
   `${rounds} rounds x ${iters} iterations interleaved, medians; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 console.log();
@@ -144,4 +155,12 @@ if (device === 'cpu') {
   goal('speed-up over _foreach (c)', `${(ms.foreach / ms.ours).toFixed(2)}x`, '> 1x', ms.foreach / ms.ours > 1);
 } else {
   goal('ours vs device-to-device copy bandwidth', `${(fraction * 100).toFixed(0)}%`, '>= 80%', fraction >= 0.8);
+}
+if (jsonFile) {
+  const figures = {
+    device, model, threads, rounds, iters, inner, tensors: shapes.length, numel, ms,
+    oursGBps: gbps(emaBytes, ms.ours), copyGBps: copyGbps, nodeCopyGBps: gbps(copyBytes, ms.copy), pythonCopyGBps: gbps(copyBytes, ms.pyCopy),
+    fractionOfCopy: fraction, foreachOverOurs: ms.foreach / ms.ours, byolPytorchOverOurs: ms.byol / ms.ours,
+  };
+  writeFileSync(jsonFile, `${JSON.stringify(figures, null, 2)}\n`);
 }

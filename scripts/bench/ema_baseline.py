@@ -8,7 +8,10 @@ and thread count:
   foreach torch._foreach_mul_(targets, beta) + torch._foreach_add_(targets, sources, alpha=1 - beta)
   copy    dst.copy_(src) over a buffer as large as the parameter set
 Protocol: prints one JSON line {"shapes", "numel", "torch", "threads", "device"}; then reads lines
-"<method> <iterations>" from stdin and answers each with one JSON line {"ms": [...]}; "quit" ends it.
+"<method> <iterations> [inner]" from stdin and answers each with one JSON line {"ms": [...]}: each entry the mean
+time of `inner` (default 1) back-to-back calls between two synchronisations (on a GPU one call of a copy takes tens
+of microseconds, as long as a synchronisation: `inner` calls amortise it); "quit" ends it.
+--model resnet18 gives a smaller parameter set (the dry run of scripts/device/check.sh).
 """
 import argparse
 import json
@@ -19,10 +22,11 @@ import torch
 import torchvision
 
 
-def parameter_shapes():
-    resnet = torchvision.models.resnet50()
+def parameter_shapes(model="resnet50"):
+    resnet = getattr(torchvision.models, model)()
+    width = resnet.fc.in_features
     projector = torch.nn.Sequential(
-        torch.nn.Linear(2048, 4096), torch.nn.BatchNorm1d(4096), torch.nn.ReLU(inplace=True),
+        torch.nn.Linear(width, 4096), torch.nn.BatchNorm1d(4096), torch.nn.ReLU(inplace=True),
         torch.nn.Linear(4096, 256))
     return [list(p.shape) for p in list(resnet.parameters()) + list(projector.parameters())]
 
@@ -32,13 +36,14 @@ def main():
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--tau", type=float, default=0.996)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default="resnet50", choices=["resnet18", "resnet50"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
-    shapes = parameter_shapes()
+    shapes = parameter_shapes(args.model)
     numel = sum(torch.Size(s).numel() for s in shapes)
     online = [torch.nn.Parameter(torch.randn(s, device=device)) for s in shapes]
     target = [torch.nn.Parameter(torch.randn(s, device=device), requires_grad=False) for s in shapes]
@@ -69,13 +74,15 @@ def main():
         if not words or words[0] == "quit":
             break
         fn, iterations = methods[words[0]], int(words[1])
+        inner = int(words[2]) if len(words) > 2 else 1
         times = []
         for _ in range(iterations):
             sync()
             start = time.perf_counter()
-            fn()
+            for _ in range(inner):
+                fn()
             sync()
-            times.append((time.perf_counter() - start) * 1e3)
+            times.append((time.perf_counter() - start) * 1e3 / inner)
         print(json.dumps({"ms": times}), flush=True)
 
 

@@ -9,6 +9,7 @@ import {
   addonPath,
   augment,
   byolView1,
+  exportOnnx,
   libtorchInfo,
   loadTensors,
   noGrad,
@@ -24,6 +25,7 @@ import {
   type BYOLOptions,
   type DType,
   type HostArray,
+  type OnnxExportResult,
   type StepInfo,
   type StepResult,
   type Tensor,
@@ -130,3 +132,16 @@ const where: string = addonPath();
 const version: string = libtorchInfo().libtorch;
 const error: Error = new NativeLoadError('message');
 void [steps, loop, files, where, version, error];
+
+// ONNX export: typed options, the result's shapes.
+async function serve(): Promise<OnnxExportResult> {
+  const result = await exportOnnx(resnet50({ classifier: false }), '/tmp/encoder.onnx', { imageSize: 64, dynamicBatch: true, batchNorm: 'nodes' });
+  const inputShape: Array<number | string> = result.input.shape;
+  void inputShape;
+  // @ts-expect-error: batchNorm is 'folded' or 'nodes'
+  await exportOnnx(resnet18(), '/tmp/x.onnx', { imageSize: 64, batchNorm: 'fused' });
+  // @ts-expect-error: imageSize is required
+  await exportOnnx(resnet18(), '/tmp/x.onnx', {});
+  return result;
+}
+void serve;
