@@ -108,6 +108,8 @@ export interface NativeAddon {
   jobSettings(): Promise<{ gradEnabled: boolean; numThreads: number }>;
   releaseHostCache(): void;
   drain(): void;
+  /** At process exit: drops queued jobs and waits up to `waitMs` for the running one, else ends the process now. */
+  shutdown(waitMs: number, exitCode: number): void;
 }
 
 /** Thrown when the compiled addon cannot be loaded; says what was looked for and what to do. */
@@ -166,6 +168,9 @@ export function addonPath(): string {
 }
 
 export const native: NativeAddon = loadAddon();
+// At exit (process.exit() included, which does not wait for the event loop), stop the executor before exit()
+// destroys the static objects a running job uses: queued jobs are dropped, the job in flight gets 5 s.
+process.once('exit', (code) => native.shutdown(5000, code));
 
 // --- nn: modules (native/binding/module.cc) ------------------------------------------------------------
 

@@ -8,8 +8,8 @@ export interface Interrupt {
   readonly signal: AbortSignal;
   /** The signal received, if any. */
   readonly received: NodeJS.Signals | undefined;
-  /** Removes the handlers (Node's default behaviour returns). */
-  dispose(): void;
+  /** Training is over: from now on a signal exits at once, with its code (nothing is left to save). */
+  finish(): void;
 }
 
 /** 128 + the signal's number, as shells report a process ended by it. */
@@ -20,7 +20,9 @@ export function exitCodeOf(signal: NodeJS.Signals): number {
 export function catchInterrupts(log: (message: string) => void): Interrupt {
   const controller = new AbortController();
   let received: NodeJS.Signals | undefined;
+  let finished = false;
   const handler = (signal: NodeJS.Signals): void => {
+    if (finished) process.exit(exitCodeOf(signal));
     if (received) {
       log(`byol train: ${signal} again: stopping now (the last complete checkpoint stays as it was)`);
       process.exit(exitCodeOf(signal));
@@ -36,9 +38,8 @@ export function catchInterrupts(log: (message: string) => void): Interrupt {
     get received() {
       return received;
     },
-    dispose() {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
+    finish() {
+      finished = true;
     },
   };
 }

@@ -176,7 +176,7 @@ export function buildProgram(): Command {
           signal: interrupt.signal,
           ...(o.device !== undefined ? { device: o.device as Device } : {}),
           ...(o.timeLimit !== undefined ? { timeLimitSeconds: o.timeLimit as number } : {}),
-        }).finally(() => interrupt.dispose());
+        }).finally(() => interrupt.finish());
         if (interrupt.received) process.exitCode = exitCodeOf(interrupt.received);
         if (s.rank !== 0) return; // rank 0 reports for the group
         process.stdout.write(

@@ -31,6 +31,8 @@ struct EnvState {
     executor_->drain();
   }
   int64_t pendingJobs() const { return executor_->pending(); }
+  // The process is exiting: queued jobs are dropped, the one in flight gets up to `wait` (OrderedExecutor::abandon).
+  bool abandonJobs(std::chrono::milliseconds wait) { return executor_->abandon(wait); }
 
   // Settings a job created now must run with (grad mode and thread count are thread-local in LibTorch).
   ThreadSettings jobSettings() const { return ThreadSettings{gradEnabled, numThreads}; }

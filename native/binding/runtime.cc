@@ -3,6 +3,10 @@
 #include <ATen/Parallel.h>
 #include <ATen/Context.h>
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
 #include "binding/args.h"
 #include "binding/async_job.h"
 #include "binding/env_state.h"
@@ -107,6 +111,21 @@ Napi::Value jobSettings(const Napi::CallbackInfo& info) {
       });
 }
 
+// shutdown(waitMs: number, exitCode: number): called from process.on('exit'), before exit() destroys the static
+// objects a running job would still use. Queued jobs are dropped; the job in flight gets `waitMs` to finish; if it
+// has not (a step, a collective waiting for a lost rank), the process ends here with `exitCode`, without running
+// destructors (std::_Exit), which is safe where finishing exit() is not. Files are written atomically (temp +
+// rename), so nothing on disk is left half-written either way.
+Napi::Value shutdown(const Napi::CallbackInfo& info) {
+  const double waitMs = numberArg(info[0], "waitMs");
+  const int exitCode = static_cast<int>(intArg(info[1], "exitCode"));
+  if (!EnvState::of(info.Env()).abandonJobs(std::chrono::milliseconds(static_cast<int64_t>(waitMs)))) {
+    std::fflush(nullptr);
+    std::_Exit(exitCode);
+  }
+  return info.Env().Undefined();
+}
+
 // releaseHostCache(): returns the host allocator's cached blocks to the OS.
 Napi::Value releaseHostCache(const Napi::CallbackInfo& info) {
   EnvState::of(info.Env()).drain();
@@ -134,6 +153,7 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("jobSettings", Napi::Function::New<guardedFunction<jobSettings>>(env, "jobSettings"));
   exports.Set("releaseHostCache", Napi::Function::New<guardedFunction<releaseHostCache>>(env, "releaseHostCache"));
   exports.Set("drain", Napi::Function::New<guardedFunction<drain>>(env, "drain"));
+  exports.Set("shutdown", Napi::Function::New<guardedFunction<shutdown>>(env, "shutdown"));
 }
 
 }  // namespace byol::binding

@@ -34,7 +34,7 @@ Napi::Value typedArrayOf(Napi::Env env, at::Tensor host) {
   Napi::ArrayBuffer buffer =
       bytes == 0 ? Napi::ArrayBuffer::New(env, 0)
                  : Napi::ArrayBuffer::New(env, owner->data_ptr(), bytes,
-                                          [](Napi::Env, void*, at::Tensor* t) { delete t; }, owner);
+                                          [](Napi::BasicEnv, void*, at::Tensor* t) { delete t; }, owner);
   const at::ScalarType type = owner->scalar_type();
   if (bytes == 0) delete owner;
   switch (type) {

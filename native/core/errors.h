@@ -28,6 +28,10 @@ std::string formatShape(const std::vector<int64_t>& shape);
 // An exception's message without LibTorch's C++ backtrace (c10::Error appends one to what()).
 std::string exceptionText(const std::exception& e);
 
+// Whether `e` says memory ran out: std::bad_alloc, or LibTorch's allocators' errors (CPU "can't allocate memory",
+// CUDA "out of memory"), whose types differ across versions.
+bool isOutOfMemory(const std::exception& e);
+
 // Concatenates the pieces with operator<< into one message.
 template <typename... Parts>
 std::string message(const Parts&... parts) {

@@ -18,6 +18,7 @@ OrderedExecutor::~OrderedExecutor() {
 void OrderedExecutor::submit(std::function<void()> job, std::function<void()> afterDone) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (abandoned_) return;
     queue_.push_back(Entry{std::move(job), std::move(afterDone)});
     ++pending_;
   }
@@ -27,6 +28,15 @@ void OrderedExecutor::submit(std::function<void()> job, std::function<void()> af
 void OrderedExecutor::drain() {
   std::unique_lock<std::mutex> lock(mutex_);
   idle_.wait(lock, [this] { return pending_ == 0; });
+}
+
+bool OrderedExecutor::abandon(std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  abandoned_ = true;
+  pending_ -= static_cast<int64_t>(queue_.size());
+  queue_.clear();
+  idle_.notify_all();
+  return idle_.wait_for(lock, wait, [this] { return !running_; });
 }
 
 int64_t OrderedExecutor::pending() const {
@@ -43,12 +53,14 @@ void OrderedExecutor::run() {
       if (queue_.empty()) return;  // stopping and nothing left
       entry = std::move(queue_.front());
       queue_.pop_front();
+      running_ = true;
     }
     entry.job();
     entry.job = nullptr;  // release what the job captured before reporting idle
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --pending_;
+      running_ = false;
     }
     idle_.notify_all();
     if (entry.afterDone) entry.afterDone();

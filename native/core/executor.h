@@ -5,6 +5,7 @@
 // (intra-op threads), so a second job thread would only compete for the same cores.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -32,6 +33,11 @@ class OrderedExecutor {
   // Jobs queued or running.
   int64_t pending() const;
 
+  // For a process that is exiting: drops the queued jobs (they never run) and waits up to `wait` for the job in
+  // flight. Returns whether the worker is idle; after it, submit() drops what it is given. Why: exit() destroys
+  // static objects (LibTorch's, the allocators') that a job still running on the worker would then use.
+  bool abandon(std::chrono::milliseconds wait);
+
  private:
   void run();
 
@@ -45,6 +51,8 @@ class OrderedExecutor {
   std::deque<Entry> queue_;
   int64_t pending_ = 0;
   bool stopping_ = false;
+  bool abandoned_ = false;
+  bool running_ = false;  // a job is executing on the worker
   std::thread worker_;
 };
 

@@ -207,6 +207,22 @@ Learner::Output Learner::forward(const at::Tensor& view1, const at::Tensor& view
 }
 
 StepOutcome Learner::step(const StepInput& input, Optimizer& optimizer, const StepOptions& options) {
+  try {
+    return runStep(input, optimizer, options);
+  } catch (const std::exception& e) {
+    if (!isOutOfMemory(e)) throw;
+    dropGradients();  // a half-done backward leaves partial gradients: the next step starts clean
+    const at::Tensor& batch = input.images.defined() ? input.images : input.madeView1;
+    const bool sized = input.view1 && input.view1->height > 0 && input.view1->width > 0;
+    const int64_t height = sized ? input.view1->height : (batch.dim() == 4 ? batch.size(2) : 0);
+    const int64_t width = sized ? input.view1->width : (batch.dim() == 4 ? batch.size(3) : 0);
+    throw RangeError(message("batch: ", batch.dim() > 0 ? batch.size(0) : 0, " images with views of ", height, "x",
+                             width, " px need more memory than ", device_.str(), " has (", exceptionText(e),
+                             "); lower the batch size (--batch-size) or the image size (--image-size)"));
+  }
+}
+
+StepOutcome Learner::runStep(const StepInput& input, Optimizer& optimizer, const StepOptions& options) {
   options.validate();
   BYOL_EXPECT_RANGE(pendingMicroBatches_ == 0 || options.accumulate == pendingAccumulate_,
                     "accumulate: expected ", pendingAccumulate_, " like the ", pendingMicroBatches_,

@@ -148,7 +148,9 @@ class Learner {
   // loss is float32.
   Output forward(const at::Tensor& view1, const at::Tensor& view2);
 
-  // One training step (see the top of this file), with `optimizer` over the online parameters.
+  // One training step (see the top of this file), with `optimizer` over the online parameters. Memory running
+  // out (host or device) becomes a RangeError naming the batch and view size; the weights are untouched and the
+  // accumulated gradients dropped.
   StepOutcome step(const StepInput& input, Optimizer& optimizer, const StepOptions& options);
 
   // target <- tau * target + (1 - tau) * online for encoder and projector (then the buffer copy when
@@ -199,6 +201,7 @@ class Learner {
   int64_t pendingMicroBatches() const { return pendingMicroBatches_; }
 
  private:
+  StepOutcome runStep(const StepInput& input, Optimizer& optimizer, const StepOptions& options);
   at::Tensor represent(torch::nn::AnyModule& encoder, const at::Tensor& images);
   void dropGradients();
   at::Tensor averageOverRanks(const at::Tensor& metrics);

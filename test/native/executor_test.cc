@@ -62,3 +62,25 @@ TEST(OrderedExecutor, AfterDoneRunsOnceTheJobIsNoLongerPending) {
   while (!reported) std::this_thread::yield();
   EXPECT_EQ(pendingSeen.load(), 0);
 }
+
+TEST(OrderedExecutor, AbandonDropsTheQueueWaitsForTheRunningJobAndRefusesNewOnes) {
+  byol::OrderedExecutor executor;
+  std::atomic<bool> started{false}, release{false};
+  std::atomic<int> ran{0};
+  executor.submit([&] {
+    started = true;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ++ran;
+  });
+  for (int i = 0; i < 5; ++i) executor.submit([&] { ++ran; });
+  while (!started) std::this_thread::yield();
+  // The running job has not finished within the wait: abandon says so, and the queue is gone already.
+  EXPECT_FALSE(executor.abandon(std::chrono::milliseconds(20)));
+  EXPECT_EQ(executor.pending(), 1);
+  release = true;
+  EXPECT_TRUE(executor.abandon(std::chrono::seconds(10)));
+  executor.submit([&] { ran += 100; });  // dropped: the process is exiting
+  executor.drain();
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_EQ(executor.pending(), 0);
+}
