@@ -4,6 +4,20 @@
 
 namespace byol {
 
+namespace {
+
+// A job should catch its own errors (the binding's Job keeps them for its Promise). One that does not must not
+// end the process (std::terminate on the worker thread) nor leave drain() waiting for it forever: its exception
+// is dropped and the worker goes on with the next job.
+void runCatchingEverything(const std::function<void()>& f) noexcept {
+  try {
+    f();
+  } catch (...) {
+  }
+}
+
+}  // namespace
+
 OrderedExecutor::OrderedExecutor() : worker_([this] { run(); }) {}
 
 OrderedExecutor::~OrderedExecutor() {
@@ -55,7 +69,7 @@ void OrderedExecutor::run() {
       queue_.pop_front();
       running_ = true;
     }
-    entry.job();
+    runCatchingEverything(entry.job);
     entry.job = nullptr;  // release what the job captured before reporting idle
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -63,7 +77,7 @@ void OrderedExecutor::run() {
       running_ = false;
     }
     idle_.notify_all();
-    if (entry.afterDone) entry.afterDone();
+    if (entry.afterDone) runCatchingEverything(entry.afterDone);
   }
 }
 

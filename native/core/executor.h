@@ -22,7 +22,8 @@ class OrderedExecutor {
   OrderedExecutor(const OrderedExecutor&) = delete;
   OrderedExecutor& operator=(const OrderedExecutor&) = delete;
 
-  // Queues `job`; it runs after every job submitted before it. Jobs must not throw (catch inside).
+  // Queues `job`; it runs after every job submitted before it. Jobs should catch their own errors: an exception
+  // that escapes `job` or `afterDone` is dropped, and the jobs after it run (test/native/lifetimes_test.cc).
   // `afterDone` runs on the worker once the job no longer counts as pending (drain() may already have
   // returned): the place to report completion, so that whoever hears of it never still sees it pending.
   void submit(std::function<void()> job, std::function<void()> afterDone = {});

@@ -7,6 +7,24 @@
 #include <string>
 #include <new>
 
+// Under AddressSanitizer, cached blocks are poisoned: ASan sees only malloc's memory, so without this a tensor
+// read after its block went back to the cache (or written past its end, into the rounded-up tail) goes unseen.
+#if defined(__SANITIZE_ADDRESS__)
+#define BYOL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BYOL_ASAN 1
+#endif
+#endif
+#ifdef BYOL_ASAN
+#include <sanitizer/asan_interface.h>
+#define BYOL_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define BYOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define BYOL_POISON(p, n) ((void)(p), (void)(n))
+#define BYOL_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace byol {
 namespace {
 
@@ -49,6 +67,8 @@ c10::DataPtr HostCachingAllocator::allocate(size_t bytes) const {
   }
   const size_t size = roundedSize(bytes);
   void* memory = takeBlock(size);
+  BYOL_UNPOISON(memory, bytes);
+  BYOL_POISON(static_cast<char*>(memory) + bytes, size - bytes);  // the rounded-up tail is out of bounds
   {
     std::lock_guard<std::mutex> lock(liveMutex());
     liveBlocks().emplace(memory, LiveBlock{this, size});
@@ -99,6 +119,7 @@ void* HostCachingAllocator::takeBlock(size_t size) const {
 }
 
 void HostCachingAllocator::returnBlock(void* block, size_t size) const {
+  BYOL_POISON(block, size);  // before another thread can take it from the cache
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.allocatedBytes -= static_cast<int64_t>(size);
@@ -109,6 +130,7 @@ void HostCachingAllocator::returnBlock(void* block, size_t size) const {
     }
     stats_.mappedBlocks -= 1;
   }
+  BYOL_UNPOISON(block, size);  // a later mapping at this address starts clean
   munmap(block, size);
 }
 
@@ -126,7 +148,10 @@ void HostCachingAllocator::releaseCache() {
     stats_.cachedBytes = 0;
   }
   for (const auto& [size, list] : blocks) {
-    for (void* block : list) munmap(block, size);
+    for (void* block : list) {
+      BYOL_UNPOISON(block, size);
+      munmap(block, size);
+    }
   }
 }
 

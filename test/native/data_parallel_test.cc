@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <thread>
 #include <unistd.h>
 
@@ -168,11 +169,17 @@ Trained snapshot(Learner& learner, std::vector<double> losses) {
 Trained trainOnRanks(int64_t world, bool syncBatchNorm, const std::vector<std::pair<at::Tensor, at::Tensor>>& views) {
   std::vector<Trained> results(world);
   auto body = [&](int64_t r, ProcessGroup* group) {
+    // The ranks' threads share LibTorch's global generator (separate processes each have their own): they build
+    // their networks one at a time, or their draws interleave and rank 0 starts from other weights than the
+    // one-process run (a difference of 2-4 in about one run of five).
+    static std::mutex initialising;
+    std::unique_lock<std::mutex> initialisingLock(initialising);
     torch::manual_seed(11);
     auto encoder = smallEncoder();
     encoder.ptr()->to(at::kDouble);
     Learner learner(encoder, 6, smallOptions());
     learner.train(true);
+    initialisingLock.unlock();
     Optimizer adam(OptimizerKind::Adam, OptimizerOptions{}, [&] {
       std::vector<at::Tensor> ps;
       for (auto& [n, p] : learner.onlineParameters()) ps.push_back(p);

@@ -155,7 +155,9 @@ TEST_F(LearnerStepTest, OneStepIsForwardBackwardAdamAndEmaOfTheFloat64Reference)
   // ~1e-9 differently on each side; every real update here is ~lr = 1e-2.
   for (const auto& [name, p] : learner.onlineParameters()) {
     EXPECT_LT(maxAbsDiff(p, expectedOnline.at(name)), 1e-7) << name;
-    if (name.find("weight") != std::string::npos) EXPECT_GT(maxAbsDiff(p, online0.at(name)), 1e-3) << name << " moved";
+    if (name.find("weight") != std::string::npos) {
+      EXPECT_GT(maxAbsDiff(p, online0.at(name)), 1e-3) << name << " moved";
+    }
     EXPECT_TRUE(!p.grad().defined() || p.grad().abs().max().item<double>() == 0) << name << ": grads zeroed";
   }
   // The EMA with the updated online weights: target = 0.9 target0 + 0.1 online.

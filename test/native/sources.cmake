@@ -15,4 +15,5 @@ set(BYOL_NATIVE_TEST_SOURCES
   test/native/augment_test.cc
   test/native/optim_test.cc
   test/native/evaluation_test.cc
+  test/native/lifetimes_test.cc
 )
