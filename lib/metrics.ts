@@ -42,6 +42,7 @@ function parseRow(text: string, path: string, line: number): MetricsRow {
     throw new MetricsFormatError(path, line, `expected a JSON object, received ${Array.isArray(v) ? 'an array' : JSON.stringify(v)}`);
   }
   const row = v as Record<string, unknown>;
+  const step = row.step; // as written: null, or a number (1e400 parses as Infinity)
   for (const key of NUMERIC) {
     if (row[key] === null) row[key] = Number.NaN;
     else if (key in row && typeof row[key] !== 'number') {
@@ -49,7 +50,7 @@ function parseRow(text: string, path: string, line: number): MetricsRow {
     }
   }
   if (!('step' in row)) throw new MetricsFormatError(path, line, "missing 'step'");
-  if (!Number.isFinite(row.step)) throw new MetricsFormatError(path, line, `'step': expected a finite number, received null`);
+  if (!Number.isFinite(row.step)) throw new MetricsFormatError(path, line, `'step': expected a finite number, received ${String(step)}`);
   if (!('loss' in row)) throw new MetricsFormatError(path, line, "missing 'loss'");
   return row as MetricsRow;
 }

@@ -118,7 +118,10 @@ function parseHeader(text: string, fail: (why: string) => never): Header {
   const dims = parts.map((p) => {
     // Python 2 era files may write long integers as '3L'.
     if (!/^\d+L?$/.test(p)) fail(`header 'shape' has a bad dimension ${JSON.stringify(p)}`);
-    return Number.parseInt(p, 10);
+    const d = Number.parseInt(p, 10);
+    // Past 2^53 a JS number is not the integer written; with a 0 elsewhere in the shape no data size refutes it.
+    if (!Number.isSafeInteger(d)) fail(`header 'shape' has a dimension ${p} too large to be exact (above 2^53 - 1)`);
+    return d;
   });
   return { descr: descr[1], fortranOrder: fortran[1] === 'True', shape: dims };
 }

@@ -23,6 +23,7 @@ packages=(
   dataset-fashion-mnist          # the demo's and the evaluation's real data (/usr/share/datasets/fashion-mnist)
   fonts-dejavu-core              # a font for the text of the loss plots (SVG rendered to PNG by sharp)
   python3-onnx                   # onnx.checker (onnx 1.12: IR 8, opset <= 17) validates the models byol export writes
+  clang libclang-rt-14-dev       # npm run fuzz: clang 14 and its libFuzzer + ASan/UBSan runtimes (libclang_rt.fuzzer-x86_64.a)
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -72,7 +73,7 @@ fi
 
 # --- 4. the native build -------------------------------------------------------------------------------------
 addon=build/Release/byol_torch.node
-native_sources=(CMakeLists.txt cmake native test/native package.json)
+native_sources=(CMakeLists.txt cmake native test/native test/fuzz package.json)
 if [[ ! -f $addon || ! -f build/byol_core_tests ]] || [[ -n $(find "${native_sources[@]}" -newer "$addon" -print -quit) ]]; then
   say "building the native addon (cmake-js)"
   start=$SECONDS

@@ -155,6 +155,28 @@ class JsonReader {
     }
   }
 
+  // Copies one raw UTF-8 sequence (RFC 8259 8.1: JSON text is UTF-8). Stray continuation bytes, truncated or
+  // overlong sequences, encoded surrogates and code points above U+10FFFF are errors: names read here become JS
+  // strings, where different invalid byte strings would all decode to the same U+FFFD name.
+  void copyUtf8(std::string& out) {
+    const unsigned char lead = static_cast<unsigned char>(*p_);
+    long len = 0;
+    unsigned cp = 0, min = 0;
+    if ((lead & 0xE0) == 0xC0) { len = 2; cp = lead & 0x1Fu; min = 0x80; }
+    else if ((lead & 0xF0) == 0xE0) { len = 3; cp = lead & 0x0Fu; min = 0x800; }
+    else if ((lead & 0xF8) == 0xF0) { len = 4; cp = lead & 0x07u; min = 0x10000; }
+    else fail("invalid UTF-8 inside a string");
+    if (end_ - p_ < len) fail("invalid UTF-8 inside a string");
+    for (long k = 1; k < len; ++k) {
+      const unsigned char c = static_cast<unsigned char>(p_[k]);
+      if ((c & 0xC0) != 0x80) fail("invalid UTF-8 inside a string");
+      cp = (cp << 6) | (c & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) fail("invalid UTF-8 inside a string");
+    out.append(p_, static_cast<size_t>(len));
+    p_ += len;
+  }
+
   std::string parseString() {
     ++p_;  // "
     std::string out;
@@ -163,6 +185,11 @@ class JsonReader {
       const unsigned char c = static_cast<unsigned char>(*p_++);
       if (c == '"') return out;
       if (c < 0x20) fail("control character inside a string");
+      if (c >= 0x80) {
+        --p_;
+        copyUtf8(out);
+        continue;
+      }
       if (c != '\\') { out += static_cast<char>(c); continue; }
       if (p_ == end_) fail("unterminated escape");
       const char e = *p_++;

@@ -21,6 +21,8 @@ bool inUnitOpen(double v) { return v >= 0 && v < 1; }  // [0, 1); false for NaN
 bool splitStateName(const std::string& name, size_t& index, std::string& field) {
   const size_t dot = name.find('.');
   if (dot == 0 || dot == std::string::npos) return false;
+  // The index as state() writes it: "01.exp_avg" would be a second name for the slot of "1.exp_avg".
+  if (dot > 1 && name[0] == '0') return false;
   size_t value = 0;
   for (size_t k = 0; k < dot; ++k) {
     if (name[k] < '0' || name[k] > '9' || value > 1000000000) return false;

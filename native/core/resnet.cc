@@ -65,7 +65,11 @@ std::optional<ResNetOptions> inferResNet(const TensorShapes& shapes) {
   const auto conv1 = shapes.find("conv1.weight");
   if (conv1 == shapes.end()) return std::nullopt;
   const std::vector<int64_t>& stem = conv1->second;
-  if (stem.size() != 4 || stem[2] != stem[3] || (stem[2] != 3 && stem[2] != 7)) return std::nullopt;
+  // The options chosen here size the model the caller builds before loading: only sizes the file backs with a
+  // tensor of exactly the model's shape (conv1.weight [64, in_channels, k, k], fc.weight [classes, features]).
+  if (stem.size() != 4 || stem[0] != 64 || stem[1] < 1 || stem[2] != stem[3] || (stem[2] != 3 && stem[2] != 7)) {
+    return std::nullopt;
+  }
   const bool bottleneck = shapes.count("layer1.0.conv3.weight") > 0;
   int64_t blocks[4];
   for (int stage = 0; stage < 4; ++stage) {
@@ -81,7 +85,8 @@ std::optional<ResNetOptions> inferResNet(const TensorShapes& shapes) {
     const auto fc = shapes.find("fc.weight");
     options.classifier(fc != shapes.end());
     if (fc != shapes.end()) {
-      if (fc->second.size() != 2) return std::nullopt;
+      const int64_t features = layout.bottleneck ? 2048 : 512;
+      if (fc->second.size() != 2 || fc->second[0] < 1 || fc->second[1] != features) return std::nullopt;
       options.num_classes(fc->second[0]);
     }
     return options;

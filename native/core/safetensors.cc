@@ -145,7 +145,7 @@ SafetensorsHeader parseSafetensorsHeader(const uint8_t* data, size_t size, uint6
     out.tensors.push_back(std::move(entry));
   }
   // The tensors must tile the data section: sorted by offset, each starts where the previous ended.
-  std::sort(out.tensors.begin(), out.tensors.end(), [](const SafetensorsEntry& a, const SafetensorsEntry& b) {
+  std::stable_sort(out.tensors.begin(), out.tensors.end(), [](const SafetensorsEntry& a, const SafetensorsEntry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
   uint64_t expected = 0;
@@ -169,6 +169,15 @@ SafetensorsContents parseSafetensors(const uint8_t* data, size_t size, const std
   out.metadata = header.metadata;
   out.tensors.reserve(header.tensors.size());
   for (const SafetensorsEntry& entry : header.tensors) {
+    // A C++ bool is 0 or 1: any other byte in a kBool tensor is undefined behaviour in the kernels that read it.
+    if (entry.dtype == at::kBool) {
+      for (uint64_t k = entry.begin; k < entry.end; ++k) {
+        if (dataBegin[k] > 1) {
+          throw FormatError(message("safetensors: ", source, ": tensor '", entry.name, "': BOOL element ", k - entry.begin,
+                                    " is the byte ", static_cast<int>(dataBegin[k]), " (expected 0 or 1)"));
+        }
+      }
+    }
     at::Tensor t = at::empty(entry.shape, at::TensorOptions().dtype(entry.dtype));
     if (entry.end > entry.begin) std::memcpy(t.data_ptr(), dataBegin + entry.begin, entry.end - entry.begin);
     out.tensors.emplace_back(entry.name, std::move(t));

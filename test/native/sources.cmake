@@ -1,4 +1,5 @@
 # GoogleTest sources for native/core: one file per core concern.
+include(test/fuzz/targets.cmake)
 set(BYOL_NATIVE_TEST_SOURCES
   test/native/dtype_test.cc
   test/native/tensor_factory_test.cc
@@ -16,4 +17,6 @@ set(BYOL_NATIVE_TEST_SOURCES
   test/native/optim_test.cc
   test/native/evaluation_test.cc
   test/native/lifetimes_test.cc
+  test/native/fuzz_corpus_test.cc
+  ${BYOL_FUZZ_TARGET_SOURCES}
 )
