@@ -130,7 +130,7 @@ describe('byol train --time-limit, --precision, --device', () => {
     );
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/on cpu in bf16/);
-    expect(run.stderr).toMatch(/stopped at step \d+ of 100000 by the time limit; --resume continues/);
+    expect(run.stderr).toMatch(/stopped at step \d+ of 100000 by the time limit; checkpoint \S+step-\d+; continue with: byol train --resume --out /);
     const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as { precision?: string };
     expect(config.precision).toBe('bf16');
     expect(await listCheckpoints(join(out, 'checkpoints'))).toHaveLength(1);
