@@ -57,7 +57,7 @@ size_t HostCachingAllocator::roundedSize(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
-c10::DataPtr HostCachingAllocator::allocate(size_t bytes) const {
+c10::DataPtr HostCachingAllocator::allocate(size_t bytes) {
   const c10::Device cpu(c10::DeviceType::CPU);
   if (bytes == 0) return {nullptr, nullptr, &HostCachingAllocator::deletePointer, cpu};
   if (bytes < kSmallLimit) {

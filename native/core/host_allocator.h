@@ -30,7 +30,8 @@ class HostCachingAllocator final : public c10::Allocator {
   // `cacheLimitBytes`: freed blocks beyond this are returned to the OS.
   explicit HostCachingAllocator(size_t cacheLimitBytes);
 
-  c10::DataPtr allocate(size_t bytes) const override;
+  c10::DataPtr allocate(size_t bytes) override;
+  void copy_data(void* dest, const void* src, std::size_t count) const override { default_copy_data(dest, src, count); }
   // LibTorch's raw_allocate/raw_deallocate (oneDNN convolution scratch memory) need a deleter that frees
   // from the data pointer alone, so every DataPtr's context is its data pointer and mapped blocks are
   // found by address.

@@ -1,11 +1,12 @@
-// The process group's backends (core/process_group.h): Gloo for CPU tensors, and NCCL for CUDA tensors when the
-// LibTorch has it (PyTorch's "cpu:gloo,cuda:nccl"). Built with USE_C10D_GLOO (and, with NCCL, USE_C10D_NCCL and
-// BYOL_WITH_NCCL), set for this file only by CMake, as LibTorch's headers need; Gloo's own headers come from
-// libgloo-dev. Without them CMake builds process_group_none.cc instead.
+// The process group's backends (core/process_group.h): c10d's ProcessGroupGloo for CPU tensors, and
+// ProcessGroupNCCL for CUDA tensors when the LibTorch has it (PyTorch's "cpu:gloo,cuda:nccl"). Built with
+// USE_C10D_GLOO (and, with NCCL, USE_C10D_NCCL and BYOL_WITH_NCCL), set for this file only by CMake, as LibTorch's
+// headers need; Gloo's own headers are declarations only, and Gloo's code is the LibTorch's (CMakeLists.txt says
+// why). Without them CMake builds process_group_none.cc instead.
 //
-// LibTorch 1.13 and 2.x: ProcessGroupGloo/NCCL are c10d::ProcessGroup subclasses in 1.13 and c10d::Backend
-// subclasses in 2.x, with the same constructor, Options (timeout) and collective methods, which is all this
-// file uses; the templates below take either.
+// Every collective, small ones included (synchronised BatchNorm's statistics), goes through ProcessGroupGloo,
+// which hands it to its worker threads and waits: about 2 ms per small all-reduce between two processes
+// (scripts/bench/collective_latency.mjs).
 #include "core/process_group.h"
 
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
@@ -15,10 +16,6 @@
 #ifdef BYOL_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
-#include <gloo/allgather_ring.h>
-#include <gloo/allreduce_ring.h>
-#include <gloo/broadcast_one_to_all.h>
-#include <gloo/rendezvous/context.h>
 
 #include <signal.h>
 #include <unistd.h>
@@ -26,10 +23,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <thread>
-#include <map>
-#include <tuple>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "core/errors.h"
 
@@ -127,134 +123,20 @@ void broadcastWith(Backend& backend, at::Tensor& tensor, int64_t root) {
   backend.broadcast(list, options)->wait();
 }
 
-// Small collectives on the calling thread. ProcessGroupGloo hands every collective to its worker threads and
-// waits for them: 1.8-2.2 ms per all-reduce of 3 numbers between two processes on this machine, as
-// torch.distributed measures it, against 0.12 ms for this path, JS job included
-// (scripts/bench/collective_latency.mjs). Synchronised BatchNorm makes ~165 such calls per ResNet-50 step (each BatchNorm layer waits for its
-// statistics), so they take this path: a second Gloo context over the same store and device, one cached
-// algorithm per (operation, type, size) bound to staging buffers (Gloo's classic algorithms bind their
-// pointers when made, and every rank makes them in the same order). Large tensors (gradient buckets, weights)
-// go through ProcessGroupGloo, whose chunked algorithms and threads suit them.
-class DirectGloo {
- public:
-  static constexpr size_t kMaxBytes = 1 << 20;
-
-  DirectGloo(const c10::intrusive_ptr<c10d::Store>& store, int rank, int size, std::chrono::milliseconds timeout,
-             std::shared_ptr<gloo::transport::Device> device) {
-    c10d::ProcessGroupGloo::GlooStore glooStore(store);
-    auto context = std::make_shared<gloo::rendezvous::Context>(rank, size);
-    context->setTimeout(timeout);
-    context->connectFullMesh(glooStore, device);
-    for (int r = 0; r < size; ++r)
-      if (r != rank) context->getPair(r)->setSync(/*sync=*/true, /*busyPoll=*/false);
-    context_ = std::move(context);
-  }
-
-  static bool takes(const at::Tensor& t) {
-    const auto type = t.scalar_type();
-    return t.is_cpu() && t.nbytes() <= kMaxBytes && (type == at::kFloat || type == at::kDouble || type == at::kLong);
-  }
-
-  void allReduce(at::Tensor& t) {
-    dispatch(t, [&](auto* data) {
-      using T = std::remove_pointer_t<decltype(data)>;
-      Slot& slot = slotFor('r', t, 0, [&](Slot& s) {
-        s.algorithm = std::make_unique<gloo::AllreduceRing<T>>(context_, std::vector<T*>{reinterpret_cast<T*>(s.in.data())},
-                                                               static_cast<int>(t.numel()));
-      });
-      run(slot, t, t);
-    });
-  }
-
-  void allGather(std::vector<at::Tensor>& outputs, const at::Tensor& input) {
-    const at::Tensor gathered = at::empty({static_cast<int64_t>(outputs.size()) * input.numel()}, input.options());
-    dispatch(input, [&](auto* data) {
-      using T = std::remove_pointer_t<decltype(data)>;
-      Slot& slot = slotFor('g', input, 0, [&](Slot& s) {
-        s.out.resize(input.nbytes() * outputs.size());
-        s.algorithm = std::make_unique<gloo::AllgatherRing<T>>(
-            context_, std::vector<const T*>{reinterpret_cast<const T*>(s.in.data())}, reinterpret_cast<T*>(s.out.data()),
-            static_cast<int>(input.numel()));
-      });
-      run(slot, input, gathered);
-    });
-    for (size_t r = 0; r < outputs.size(); ++r)
-      outputs[r].copy_(gathered.narrow(0, static_cast<int64_t>(r) * input.numel(), input.numel()).view(input.sizes()));
-  }
-
-  void broadcast(at::Tensor& t, int64_t root) {
-    dispatch(t, [&](auto* data) {
-      using T = std::remove_pointer_t<decltype(data)>;
-      Slot& slot = slotFor('b', t, root, [&](Slot& s) {
-        s.algorithm = std::make_unique<gloo::BroadcastOneToAll<T>>(
-            context_, std::vector<T*>{reinterpret_cast<T*>(s.in.data())}, static_cast<size_t>(t.numel()),
-            static_cast<int>(root));
-      });
-      run(slot, t, t);
-    });
-  }
-
- private:
-  struct Slot {
-    std::vector<char> in, out;  // staging: the algorithm's bound memory (out: allgather only)
-    std::unique_ptr<gloo::Algorithm> algorithm;
-  };
-
-  template <typename Body>
-  static void dispatch(const at::Tensor& t, Body&& body) {
-    switch (t.scalar_type()) {
-      case at::kFloat: return body(static_cast<float*>(nullptr));
-      case at::kDouble: return body(static_cast<double*>(nullptr));
-      default: return body(static_cast<int64_t*>(nullptr));
-    }
-  }
-
-  template <typename Make>
-  Slot& slotFor(char op, const at::Tensor& t, int64_t root, Make&& make) {
-    auto& slot = slots_[std::make_tuple(op, t.scalar_type(), t.numel(), root)];
-    if (!slot.algorithm) {
-      slot.in.resize(t.nbytes());
-      make(slot);
-    }
-    return slot;
-  }
-
-  // Input bytes in, the algorithm run, the result (in place, or the gathered rows) out.
-  static void run(Slot& slot, const at::Tensor& input, const at::Tensor& output) {
-    std::memcpy(slot.in.data(), input.data_ptr(), input.nbytes());
-    slot.algorithm->run();
-    const auto& result = slot.out.empty() ? slot.in : slot.out;
-    std::memcpy(output.data_ptr(), result.data(), output.nbytes());
-  }
-
-  std::shared_ptr<gloo::rendezvous::Context> context_;
-  std::map<std::tuple<char, at::ScalarType, int64_t, int64_t>, Slot> slots_;
-};
-
 class GlooProcessGroup final : public ProcessGroup {
  public:
   explicit GlooProcessGroup(const ProcessGroupOptions& o)
-      : ProcessGroup(o.rank, o.worldSize, o.timeout), where_(o.storePath.empty() ? message(o.masterAddr, ":", o.masterPort)
-                                                                                  : o.storePath) {
+      : ProcessGroup(o.rank, o.worldSize, o.timeout),
+        where_(o.storePath.empty() ? message(o.masterAddr, ":", o.masterPort) : o.storePath),
+        timeout_(o.timeout) {
     const std::string prefix = o.storePrefix.empty() ? "byol" : o.storePrefix + "/byol";
     store_ = c10::make_intrusive<c10d::PrefixStore>(prefix, openStore(o));
     auto options = c10d::ProcessGroupGloo::Options::create(o.timeout);
-    auto device = openDevice(o);
-    options->devices.push_back(device);
+    options->devices.push_back(openDevice(o));
     options->threads = 2;
     try {
       gloo_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, static_cast<int>(o.rank),
                                                           static_cast<int>(o.worldSize), options);
-#ifdef BYOL_WITH_NCCL
-      // Communicators are made lazily, at the first CUDA collective, on that tensor's device.
-      auto ncclOptions = c10d::ProcessGroupNCCL::Options::create();
-      ncclOptions->timeout = o.timeout;
-      nccl_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store_),
-                                                          static_cast<int>(o.rank), static_cast<int>(o.worldSize),
-                                                          ncclOptions);
-#endif
-      direct_ = std::make_unique<DirectGloo>(c10::make_intrusive<c10d::PrefixStore>("direct", store_),
-                                             static_cast<int>(o.rank), static_cast<int>(o.worldSize), o.timeout, device);
       publishPeers();
     } catch (const std::exception& e) {
       throw DistributedError(message("rank ", o.rank, " of ", o.worldSize, ": the other ranks did not all join at ",
@@ -278,24 +160,20 @@ class GlooProcessGroup final : public ProcessGroup {
 
  protected:
   void runAllReduce(at::Tensor& tensor) override {
-    if (DirectGloo::takes(tensor)) return direct_->allReduce(tensor);
 #ifdef BYOL_WITH_NCCL
-    if (tensor.is_cuda()) return allReduceWith(*nccl_, tensor);
+    if (tensor.is_cuda()) return allReduceWith(nccl(), tensor);
 #endif
     allReduceWith(*gloo_, tensor);
   }
   void runAllGather(std::vector<at::Tensor>& outputs, at::Tensor& input) override {
-    if (DirectGloo::takes(input) && input.nbytes() * outputs.size() <= DirectGloo::kMaxBytes)
-      return direct_->allGather(outputs, input);
 #ifdef BYOL_WITH_NCCL
-    if (input.is_cuda()) return allGatherWith(*nccl_, outputs, input);
+    if (input.is_cuda()) return allGatherWith(nccl(), outputs, input);
 #endif
     allGatherWith(*gloo_, outputs, input);
   }
   void runBroadcast(at::Tensor& tensor, int64_t root) override {
-    if (DirectGloo::takes(tensor)) return direct_->broadcast(tensor, root);
 #ifdef BYOL_WITH_NCCL
-    if (tensor.is_cuda()) return broadcastWith(*nccl_, tensor, root);
+    if (tensor.is_cuda()) return broadcastWith(nccl(), tensor, root);
 #endif
     broadcastWith(*gloo_, tensor, root);
   }
@@ -333,10 +211,24 @@ class GlooProcessGroup final : public ProcessGroup {
   }
 
   std::string where_;
+  std::chrono::milliseconds timeout_;
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo_;
-  std::unique_ptr<DirectGloo> direct_;
 #ifdef BYOL_WITH_NCCL
+  // ProcessGroupNCCL's constructor refuses a machine without GPUs, so the NCCL group is made at the first CUDA
+  // collective (every rank reaches it at the same point of the same program), and a CPU-only run never makes
+  // one. Its communicators are in turn made lazily on that tensor's device.
+  c10d::ProcessGroupNCCL& nccl() {
+    std::call_once(ncclMade_, [this] {
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout_;
+      nccl_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store_),
+                                                          static_cast<int>(rank()), static_cast<int>(worldSize()),
+                                                          options);
+    });
+    return *nccl_;
+  }
+  std::once_flag ncclMade_;
   c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl_;
 #endif
   std::vector<Peer> peers_;

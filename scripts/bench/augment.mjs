@@ -7,7 +7,7 @@
 //
 //   npm run build:ts && node scripts/bench/augment.mjs [--batch 256] [--size 96] [--threads 1,2] [--repeats R]
 // Each thread count runs both libraries; the goal compares each library at its best thread count.
-// Needs the addon in build/Release and a Python with torchvision in BYOL_PYTHON (default /usr/bin/python3).
+// Needs the addon in build/Release and a Python with torchvision (BYOL_PYTHON, default: setup's .byol/python).
 //
 // On a GPU: --device cuda (scripts/device/check.sh) compares byol-torch's per-image views of the same batch on the
 // GPU (images already there, a read of the result ending each repeat) with the CPU path at its default threads,
@@ -18,6 +18,7 @@ import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pythonPath } from './python-side.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const lib = await import(join(root, 'dist', 'index.js'));
@@ -72,7 +73,7 @@ async function ours(perImage, on = images) {
 }
 
 function torchvision(threads) {
-  const python = process.env.BYOL_PYTHON || '/usr/bin/python3';
+  const python = pythonPath();
   const script = join(root, 'scripts', 'bench', 'augment_torchvision.py');
   const out = spawnSync(
     python,

@@ -9,7 +9,7 @@
 // Run after the builds (npm run build:native && npm run build:ts):
 //   node scripts/bench/ema.mjs [--rounds 5] [--iters 5] [--threads N] [--device cpu|cuda] [--inner K]
 //     [--model resnet50|resnet18] [--json FILE]
-// Python: $BYOL_PYTHON, else .byol/python, else /usr/bin/python3.
+// Python: $BYOL_PYTHON, else .byol/python, else python3.
 // On a GPU (--device cuda, scripts/device/check.sh): each sample is the mean of --inner back-to-back calls
 // (default 20 there, 1 on the CPU) between two synchronisations, since one update or copy of these 140 MB takes about
 // as long as a synchronisation; (d) is then the faster device-to-device copy_ of the Node and the Python process.

@@ -6,11 +6,12 @@
 //   npx tsc -p tsconfig.json && node scripts/bench/optim.mjs [threads] [repeats]
 import { spawnSync } from 'node:child_process';
 import { Adam, AdamW, LARS, SGD, getNumThreads, randn, setNumThreads, tensor } from '../../dist/index.js';
+import { pythonPath } from './python-side.mjs';
 
 const threads = Number(process.argv[2] ?? getNumThreads());
 const repeats = Number(process.argv[3] ?? 10);
 setNumThreads(threads);
-const python = process.env.BYOL_PYTHON ?? '/usr/bin/python3';
+const python = pythonPath();
 
 const run = spawnSync(python, ['scripts/bench/optim.py', String(threads), String(repeats)], {
   encoding: 'utf8',

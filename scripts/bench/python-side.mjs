@@ -8,12 +8,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** BYOL_PYTHON, else the torch-capable interpreter setup resolved (.byol/python), else /usr/bin/python3. */
+/** BYOL_PYTHON, else the interpreter of the torch the addon links (.byol/python, written by setup), else python3. */
 export function pythonPath() {
   if (process.env.BYOL_PYTHON) return process.env.BYOL_PYTHON;
   const resolved = join(root, '.byol', 'python');
   if (existsSync(resolved)) return readFileSync(resolved, 'utf8').trim();
-  return '/usr/bin/python3';
+  return 'python3';
 }
 
 /** Starts `script` (a path) with `args`; `ask(line)` sends a request and resolves with the reply line. */

@@ -64,7 +64,7 @@ std::string referenceScript() {
 
 std::string python() {
   const char* env = std::getenv("BYOL_PYTHON");
-  return env && *env ? env : "/usr/bin/python3";
+  return env && *env ? env : "python3";
 }
 
 at::Tensor readFloats(const std::string& path, std::vector<int64_t> shape) {

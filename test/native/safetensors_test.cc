@@ -56,7 +56,7 @@ void randomise(torch::nn::Module& m, uint64_t seed) {
 
 std::string python() {
   const char* env = std::getenv("BYOL_PYTHON");
-  return env && *env ? env : "/usr/bin/python3";
+  return env && *env ? env : "python3";
 }
 
 std::string interopScript() { return std::string(BYOL_SOURCE_DIR) + "/scripts/python/safetensors_interop.py"; }
