@@ -103,8 +103,8 @@ export class Tensor implements Disposable {
   }
   /**
    * A tensor in pinned (page-locked) host memory, which a copy to a CUDA device reads without waiting: a copy,
-   * or the same storage when already pinned or when this build has no CUDA. `to('cuda')` and the learner's step
-   * pin what they copy anyway: pin ahead of time to take that copy off the step.
+   * or the same storage when already pinned or when there is no GPU (a CPU build, or none present). `to('cuda')`
+   * and the learner's step pin what they copy anyway: pin ahead of time to take that copy off the step.
    */
   pin(): Tensor {
     return new Tensor(this.handle.pin());

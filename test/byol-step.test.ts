@@ -7,10 +7,10 @@ import { executorStats } from '../lib/runtime.js';
 import { SGD } from '../lib/optim.js';
 import { manualSeed, rand, Tensor } from '../lib/tensor.js';
 import { tinyEncoder } from './fixtures/tiny-encoder.js';
+import { python } from './python.js';
 
 const plainViews = { crop: false, flipProb: 0, jitterProb: 0, grayscaleProb: 0, blurProb: 0, solarizeProb: 0 };
 const values = (t: Tensor) => Array.from(t.dataSync(), Number);
-const python = process.env.BYOL_PYTHON ?? '/usr/bin/python3';
 
 /** A learner whose weights depend on `seed` only, with deterministic (plain) views. */
 function makeLearner(seed: number, extra: { copyBuffers?: boolean } = {}): BYOL {

@@ -14,9 +14,9 @@ import { readNpy } from '../lib/npy.js';
 import { linear, resnet34, resnet50, sequential } from '../lib/nn.js';
 import { weightsArchitecture } from '../lib/cli/architecture.js';
 import { byol } from './fixtures/run-cli.js';
+import { python as PYTHON } from './python.js';
 
 const run = promisify(execFile);
-const PYTHON = process.env.BYOL_PYTHON ?? '/usr/bin/python3';
 
 let dir: string;
 let images: string;

@@ -1,12 +1,14 @@
-// The GPU check (scripts/device/) must not rot while no GPU is lent: this runs its dry run, which packs .device/,
-// copies what the device tool would carry to a temporary folder and runs every stage there in its CPU form (Node
+// The GPU check (scripts/device/) must not rot while no GPU is at hand: this runs its dry run, which packs .device/,
+// copies what the runner would carry to a temporary folder and runs every stage there in its CPU form (Node
 // from the bundle, a configure-only build, the CUDA tests skipping, the benchmarks at tiny sizes, a few-second
 // train and eval), then checks the record it leaves. Takes about 1.5 minutes here once .device/ is packed; the
-// first pack adds about 2 minutes (xz of the Node binary).
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+// first pack adds about 2 minutes (xz of the Node binary). The addon under test is the one BYOL_TORCH_BINARY names,
+// else a copy of build/Release/byol_torch.node outside the tree, named by BYOL_TORCH_BINARY, so that the dry run is
+// seen to check the build it is given.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
@@ -34,6 +36,7 @@ interface Results {
 }
 
 let out: string;
+let addon: string;
 let stdout = '';
 let code: number | null = null;
 let results: Results;
@@ -43,15 +46,20 @@ let logs: string[];
 beforeAll(async () => {
   expectedStages = ((await import('../scripts/device/plan.mjs')) as { STAGES: string[] }).STAGES;
   out = mkdtempSync(join(tmpdir(), 'byol-device-check-test-'));
-  code = await new Promise<number | null>((resolve) => {
+  if (process.env.BYOL_TORCH_BINARY) addon = resolve(process.env.BYOL_TORCH_BINARY);
+  else {
+    addon = join(mkdtempSync(join(tmpdir(), 'byol-device-check-addon-')), 'byol_torch.node');
+    copyFileSync(join(root, 'build', 'Release', 'byol_torch.node'), addon);
+  }
+  code = await new Promise<number | null>((done) => {
     const child = spawn(process.execPath, [join(root, 'scripts', 'device', 'check.mjs'), '--cpu', '--out', out], {
       cwd: root,
-      env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' },
+      env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', BYOL_TORCH_BINARY: addon },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.on('close', resolve);
+    child.on('close', done);
   });
   const file = join(out, 'results.json');
   if (!existsSync(file)) throw new Error(`the dry run left no results.json (exit ${code}):\n${stdout.slice(-4000)}`);
@@ -61,6 +69,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   if (out) rmSync(out, { recursive: true, force: true });
+  if (addon && !process.env.BYOL_TORCH_BINARY) rmSync(join(addon, '..'), { recursive: true, force: true });
 });
 
 const stage = (name: string): Stage => {
@@ -93,11 +102,13 @@ describe('the GPU check, dry run on the CPU (scripts/device/check.mjs --cpu)', (
     expect(String(bundle.figures.data)).toMatch(/^Fashion-MNIST \d+ train \/ \d+ test$/);
   });
 
-  it('configures the build from the same command line and loads dist/ with the addon', () => {
+  it('configures the build from the same command line (LIBTORCH: the torch folder of BYOL_PYTHON) and loads dist/ with the addon it is given', () => {
     const build = stage('build');
     expect(build.status).toBe('ok');
     expect(Number(build.figures['configure s'])).toBeGreaterThan(0);
-    expect(String(build.figures.LibTorch)).toMatch(/^\d+\.\d+/);
+    expect(String(build.figures.LibTorch)).toMatch(/^\d+\.\d+\S* \(LIBTORCH: \/.*\/torch\)$/);
+    // BYOL_TORCH_BINARY, not build/Release: the build given is the build checked.
+    expect(build.figures.addon).toBe(addon);
     expect(build.figures['GPUs seen']).toBe(0);
     expect(build.goals[0].verdict).toBe('needs a GPU');
   });
@@ -137,7 +148,7 @@ describe('the GPU check, dry run on the CPU (scripts/device/check.mjs --cpu)', (
     expect(logs).toContain('quality/metrics.jsonl');
   });
 
-  it('leaves three files in $OUT (the device tool sends back 8 at most): every log and artefact in logs.tar.gz', () => {
+  it('leaves three files in $OUT (8 at most come back from a GPU machine): every log and artefact in logs.tar.gz', () => {
     expect(readdirSync(out).sort()).toEqual(['logs.tar.gz', 'results.json', 'summary.md']);
     for (const s of results.stages.filter((x) => x.status !== 'skipped')) expect(logs).toContain(`${s.name}.log`);
   });
@@ -152,3 +163,16 @@ describe('the GPU check, dry run on the CPU (scripts/device/check.mjs --cpu)', (
     expect(readFileSync(join(out, 'summary.md'), 'utf8')).toContain('| stage | status | s | key figures | goals |');
   });
 });
+
+it('refuses a BYOL_TORCH_BINARY that names no file, naming it, before running any stage', () => {
+  const missing = join(tmpdir(), 'byol-no-such-dir', 'byol_torch.node');
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'device', 'check.mjs'), '--cpu', '--out', join(tmpdir(), 'byol-device-check-unused')], {
+    cwd: root,
+    env: { ...process.env, BYOL_TORCH_BINARY: missing },
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  expect(r.status).toBe(1);
+  expect(r.stderr).toContain(`check --cpu: BYOL_TORCH_BINARY: expected an addon at ${missing}`);
+  expect(r.stdout).not.toContain('== copied');
+}, 300_000);

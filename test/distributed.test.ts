@@ -14,11 +14,13 @@ import { DistributedError, initProcessGroup } from '../lib/distributed/process-g
 import { loadTensors } from '../lib/serialize.js';
 import type { Tensor } from '../lib/tensor.js';
 import { compileReadmeScript } from './fixtures/readme-script.js';
+import { torchrun } from './python.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const WORKER = join(ROOT, 'test', 'fixtures', 'dp-worker.mjs');
-const hasTorchrun = spawnSync('torchrun', ['--help'], { stdio: 'ignore' }).status === 0;
+// torchrun of the torch the addon links (beside BYOL_PYTHON), not whatever torchrun is on PATH.
+const hasTorchrun = spawnSync(torchrun, ['--help'], { stdio: 'ignore' }).status === 0;
 
 let dir: string;
 beforeAll(async () => {
@@ -111,11 +113,10 @@ describe('two ranks at batch b/2 against one process at batch b (3 BYOL steps, R
     expect((await difference(out, one)).worst).toBeGreaterThan(1e-3);
   }, 120_000);
 
-  it.skipIf(!hasTorchrun)('are equal when torchrun starts the ranks (its agent hosts the store)', async () => {
+  it.skipIf(!hasTorchrun)(`are equal when torchrun starts the ranks (its agent hosts the store)${hasTorchrun ? '' : `: skipped, no ${torchrun}`}`, async () => {
     const out = join(dir, 'torchrun.safetensors');
     const port = await freePort('127.0.0.1');
-    // Debian's torchrun 1.13 needs -r 1 -t 1 (its default log redirects crash) and underscored flags.
-    const { done } = run('torchrun', ['--nproc_per_node', '2', '--master_port', String(port), '-r', '1', '-t', '1', '--no_python', process.execPath, WORKER], { OUT: out });
+    const { done } = run(torchrun, ['--nproc-per-node', '2', '--master-port', String(port), '--no-python', process.execPath, WORKER], { OUT: out });
     await expectSuccess([done]);
     expect((await difference(out, one)).worst).toBeLessThan(1e-5);
   }, 120_000);

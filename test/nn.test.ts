@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { python } from './python.js';
 import {
   adaptiveAvgPool2d,
   batchNorm1d,
@@ -321,7 +322,6 @@ describe('safetensors', () => {
 });
 
 describe('interoperability with torchvision (Python)', () => {
-  const python = process.env.BYOL_PYTHON ?? '/usr/bin/python3';
   const script = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'scripts', 'python', 'safetensors_interop.py');
   const probe = spawnSync(python, [script, 'probe'], { encoding: 'utf8' });
   const available = probe.status === 0;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { npyHeader, NpyFormatError, readNpy, writeNpy } from '../lib/npy.js';
 import { randn, tensor } from '../lib/tensor.js';
+import { python } from './python.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -16,7 +17,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const python = process.env.BYOL_PYTHON ?? '/usr/bin/python3';
 const script = join(import.meta.dirname, '..', 'scripts', 'python', 'npy_interop.py');
 const py = (...args: string[]): unknown => {
   const r = spawnSync(python, [script, ...args], { encoding: 'utf8' });

@@ -1,7 +1,6 @@
 // Optimizers against a float64 reference written here (and torch.optim through Python where available),
 // LARS exclusions, schedules, option errors and the state round trip.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   Adam,
@@ -15,6 +14,7 @@ import {
   type Optimizer,
 } from '../lib/index.js';
 import { native } from '../lib/native.js';
+import { python } from './python.js';
 
 type Vec = number[];
 const SHAPES = [[4, 3], [5], [2, 3, 2], [7]];
@@ -267,11 +267,11 @@ describe('optimizers match a float64 reference', () => {
 
 // --- torch.optim through Python --------------------------------------------------------------------------------
 
-const python = process.env.BYOL_PYTHON ?? '/usr/bin/python3';
+const hasTorch = spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 
 describe('optimizers match torch.optim (Python, float64)', () => {
   it('SGD, Nesterov, Adam and AdamW (skipped without a Python with torch in BYOL_PYTHON)', async (ctx) => {
-    if (!existsSync(python)) return ctx.skip();
+    if (!hasTorch) return ctx.skip(`${python} cannot import torch`);
     const cases: { kind: 'sgd' | 'adam' | 'adamw'; ours: (p: Tensor[]) => Optimizer; torch: object }[] = [
       { kind: 'sgd', ours: (p) => new SGD(p, { lr: 0.1, momentum: 0.9, weightDecay: 0.05 }), torch: { lr: 0.1, momentum: 0.9, weight_decay: 0.05 } },
       {

@@ -22,7 +22,7 @@ bool deviceBuildHasCuda();
 at::Tensor toDevice(const at::Tensor& tensor, at::Device device);
 
 // A pinned copy of a CPU tensor, for later non-blocking copies to a CUDA device. The tensor itself when it is
-// pinned already or this build has no CUDA (nothing to pin for).
+// pinned already, or this build has no CUDA or sees no GPU (nothing to pin for).
 at::Tensor pinnedCopy(const at::Tensor& tensor);
 
 struct DeviceMemory {

@@ -47,6 +47,9 @@ at::Tensor toDevice(const at::Tensor& tensor, at::Device device) {
 
 at::Tensor pinnedCopy(const at::Tensor& tensor) {
   if (!tensor.is_cpu() || tensor.is_pinned()) return tensor;
+  // Without a GPU there is no device to copy to, hence nothing to pin for, as in a CPU build (pinning would need
+  // the CUDA driver: "Found no NVIDIA driver on your system").
+  if (!at::hasCUDA()) return tensor;
   return tensor.pin_memory();
 }
 

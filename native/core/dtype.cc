@@ -8,6 +8,14 @@
 namespace byol {
 namespace {
 
+// What a machine without a usable GPU is told: at::hasCUDA() is false for a CUDA LibTorch that sees no GPU too,
+// so what the build has comes from CMake (BYOL_WITH_CUDA: linked against a CUDA LibTorch).
+#ifdef BYOL_WITH_CUDA
+constexpr const char* kNoCudaDevice = "was built with CUDA but sees no GPU";
+#else
+constexpr const char* kNoCudaDevice = "was built without CUDA";
+#endif
+
 const std::pair<const char*, at::ScalarType> kDtypes[] = {
     {"float32", at::kFloat}, {"float64", at::kDouble}, {"int32", at::kInt},      {"int64", at::kLong},
     {"uint8", at::kByte},    {"bool", at::kBool},      {"float16", at::kHalf},   {"bfloat16", at::kBFloat16},
@@ -45,9 +53,8 @@ at::Device parseDevice(const std::string& name) {
       index = std::stoi(digits);
     }
     const int count = at::hasCUDA() ? static_cast<int>(at::getNumGPUs()) : 0;
-    BYOL_EXPECT_RANGE(count > 0, "device: '", name,
-                      "' was asked for, but no CUDA device is available (this LibTorch ",
-                      at::hasCUDA() ? "sees no GPU" : "was built without CUDA", "); use 'cpu'");
+    BYOL_EXPECT_RANGE(count > 0, "device: '", name, "' was asked for, but no CUDA device is available (this LibTorch ",
+                      kNoCudaDevice, "); use 'cpu'");
     BYOL_EXPECT_RANGE(index < count, "device: expected a CUDA index below ", count, ", received '", name, "'");
     return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
   }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The GPU check of issue 14 (see scripts/device/README.md).
+// The GPU check (see scripts/device/README.md).
 //
 //   node scripts/device/check.mjs [--out DIR] [--stages a,b] [--budget S]   the stages, on the GPU machine (check.sh
 //                                                                           unpacks .device/ first and calls this)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of issue 14, in one command.
+# The GPU check, in one command.
 #
 # On a lent GPU machine (from the repository root, through the device tool, with carry [".device"]):
 #     bash scripts/device/check.sh [--stages build,cuda-tests,...] [--budget SECONDS]
@@ -12,7 +12,8 @@
 # Here, on a CPU machine:
 #     bash scripts/device/check.sh --cpu      (= node scripts/device/check.mjs --cpu)
 #   the dry run: packs, copies the tree and .device/ to a temporary folder, and runs this script there with every
-#   stage in its CPU form (configure-only build, tests that skip, benchmarks at tiny sizes, a few-second quality run).
+#   stage in its CPU form (configure-only build, tests that skip, benchmarks at tiny sizes, a few-second quality run)
+#   against the addon it is given: BYOL_TORCH_BINARY when set, else build/Release/byol_torch.node.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

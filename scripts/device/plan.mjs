@@ -30,7 +30,7 @@ const gpu = {
     'bench-augment': [30, 15],
     quality: [150, 75],
   },
-  build: { configureOnly: false, cudaArchitectures: '90' },
+  build: { configureOnly: false },
   tests: { concurrency: 4 },
   native: { filter: '*Cuda*:*CUDA*:Device.*' },
   step: {
@@ -72,7 +72,7 @@ const dry = {
     'bench-augment': [30, 5],
     quality: [90, 10],
   },
-  build: { configureOnly: true, cudaArchitectures: '90' },
+  build: { configureOnly: true },
   tests: { concurrency: 1 },
   native: { filter: '*Cuda*:*CUDA*:Device.*' },
   step: {

@@ -48,7 +48,9 @@ def main():
     elif cmd == "header":
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            shape, fortran, dtype = np.lib.format._read_array_header(f, version)
+            # The public readers (numpy 1.x and 2.x); writeNpy writes version 1.0.
+            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}[version]
+            shape, fortran, dtype = read(f)
         print(json.dumps({"version": list(version), "shape": list(shape), "fortran": fortran, "dtype": dtype.str}))
     elif cmd == "save":
         a = known(sys.argv[3])

@@ -3,14 +3,18 @@
 //
 // cmake-js would pass CMAKE_JS_INC (Node's C headers and node-addon-api's), CMAKE_JS_SRC and CMAKE_JS_LIB (both
 // empty on Linux); here CMAKE_JS_INC points at the packed node-api-headers and node-addon-api. CMakeLists.txt also
-// runs `node -p "require('node-addon-api').include_dir"`, which the unpacked Node answers. LibTorch is found through
-// CMAKE_PREFIX_PATH = torch.utils.cmake_prefix_path and BYOL_PYTHON (cmake/FindLibTorchLocations.cmake).
+// runs `node -p "require('node-addon-api').include_dir"`, which the unpacked Node answers. LibTorch is named as on
+// a development machine (scripts/setup.sh): LIBTORCH = the torch folder of BYOL_PYTHON, which
+// cmake/FindLibTorchLocations.cmake takes before anything else and checks every library against; a CUDA LibTorch
+// then finds nvcc and the wheel's CUDA libraries itself (cmake/LibTorchCuda.cmake), and the GPUs compiled for
+// are CMakeLists.txt's default (90: H100/H200). No CMake CUDA variable is set here.
 //
 // GPU: configure and build into build-device/ (kept between calls on a warm machine: a rerun rebuilds only what
 // changed); `ninja -k 0` keeps going so that every compile error shows in one pass. Then BYOL_TORCH_BINARY points
 // every later stage at build-device/byol_torch.node.
 // Dry run: the same configure command line into a temporary folder, against this machine's LibTorch, no build;
-// the addon is the one built here (BYOL_DEVICE_PREBUILT_ADDON, set by dry-run.mjs).
+// the addon is the one the dry run is given (BYOL_DEVICE_PREBUILT_ADDON, set by dry-run.mjs: BYOL_TORCH_BINARY or
+// build/Release).
 // BYOL_DEVICE_PREBUILT_ADDON on the GPU: no configure and no build, that addon instead (a rerun whose build is known
 // good; or, here, a run of the GPU forms of the other stages against the CPU addon, to see how they fail).
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -39,7 +43,7 @@ function errorLines(output, max = 30) {
 
 async function pythonFacts(ctx) {
   const script =
-    'import json, torch, torch.utils; print(json.dumps({"prefix": torch.utils.cmake_prefix_path, "torch": torch.__version__, ' +
+    'import json, os, torch; print(json.dumps({"root": os.path.dirname(torch.__file__), "torch": torch.__version__, ' +
     '"cuda": torch.version.cuda, "gpus": torch.cuda.device_count() if torch.cuda.is_available() else 0, ' +
     '"gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}))';
   const r = ctx.check(await ctx.python(['-c', script], { timeoutSeconds: 60, label: 'python: torch facts' }), `${ctx.state.env.BYOL_PYTHON} -c "import torch"`);
@@ -57,21 +61,18 @@ async function loadProbe(ctx) {
 
 /** cmake's configure into `buildDir`, with what cmake-js would otherwise pass; fails the stage on an error. */
 async function configure(ctx, torch, buildDir) {
-  const { root, plan, state } = ctx;
+  const { root, state } = ctx;
   const args = [
     ...(existsSync(join(buildDir, 'CMakeCache.txt')) ? [] : ['-G', 'Ninja']),
     '-S', root, '-B', buildDir,
     '-DCMAKE_BUILD_TYPE=Release',
-    `-DCMAKE_PREFIX_PATH=${torch.prefix}`,
-    `-DCMAKE_CUDA_ARCHITECTURES=${plan.build.cudaArchitectures}`,
+    `-DLIBTORCH=${torch.root}`,
     '-DBYOL_BUILD_TESTS=ON',
     `-DCMAKE_JS_INC=${join(root, 'node_modules', 'node-api-headers', 'include')};${join(root, 'node_modules', 'node-addon-api')}`,
     '-DCMAKE_JS_SRC=',
     '-DCMAKE_JS_LIB=',
   ];
-  // Caffe2's CMake config reads TORCH_CUDA_ARCH_LIST for the flags it adds; 9.0 is the H200's.
-  const archList = plan.build.cudaArchitectures.split(';').map((a) => `${a.slice(0, -1)}.${a.slice(-1)}`).join(';');
-  const r = await ctx.run('cmake', args, { env: { TORCH_CUDA_ARCH_LIST: archList }, label: 'cmake configure' });
+  const r = await ctx.run('cmake', args, { label: 'cmake configure' });
   ctx.figures['configure s'] = r.seconds.toFixed(1);
   const found = /byol-torch: LibTorch (\S+) from ([^\n]+)/.exec(r.output);
   if (found) ctx.figures.LibTorch = `${found[1]} (${found[2].trim()})`;
@@ -104,7 +105,7 @@ export default {
       } finally {
         rmSync(folder, { recursive: true, force: true });
       }
-      ctx.note('configure only (dry run): the command line and the LibTorch lookup are proven; the addon built here stands in');
+      ctx.note(`configure only (dry run): the command line and the LibTorch lookup are proven; the addon given stands in (${prebuilt})`);
       state.addon = prebuilt;
     } else if (prebuilt) {
       ctx.note(`BYOL_DEVICE_PREBUILT_ADDON: no build, using ${prebuilt}`);
@@ -131,6 +132,14 @@ export default {
     state.env.BYOL_TORCH_BINARY = state.addon;
     const probe = await loadProbe(ctx);
     if (probe.path !== state.addon) throw new StageFailure(`expected dist/ to load ${state.addon}, it loaded ${probe.path}`);
+    // The stages after compare with, and the benchmarks run, BYOL_PYTHON's torch: the addon must be built on it.
+    const release = torch.torch.replace(/\+.*$/, '');
+    if (probe.info.libtorch !== release) {
+      throw new StageFailure(
+        `the addon ${probe.path} is built on LibTorch ${probe.info.libtorch} (${probe.info.torchSource}), but ${state.env.BYOL_PYTHON} has torch ` +
+          `${torch.torch}: build it against that torch, or set BYOL_PYTHON to the Python whose torch it was built on`,
+      );
+    }
     Object.assign(ctx.figures, {
       addon: probe.path.startsWith(root) ? probe.path.slice(root.length + 1) : probe.path,
       'addon LibTorch': `${probe.info.libtorch}${probe.info.cudaBuilt ? ' with CUDA' : ' (CPU)'}`,
