@@ -1,9 +1,18 @@
 // The only file that loads and types the raw addon. Everything else imports `native` from here.
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatLoadError } from './load-error.js';
+import {
+  checkTorch,
+  classifyLoadFailure,
+  formatLoadError,
+  type LoadFailure,
+  type PrebuildTorch,
+  type TorchInstall,
+  type TorchSearch,
+} from './load-error.js';
 
 /** A dtype name as the JS API spells it. */
 export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool' | 'float16' | 'bfloat16';
@@ -118,48 +127,200 @@ export class NativeLoadError extends Error {
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-/** The LibTorch the prebuilt binary (prebuilds/linux-x64) is built against: Debian 12's libtorch1.13. */
-export const PREBUILD_LIBTORCH = '1.13';
+/** The prebuilt binary's folder: prebuilds/linux-x64 (scripts/prebuild.sh). */
+const prebuildDir = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+/** The LibTorch preloader (native/loader), next to the prebuilt binary and in a local build. */
+const PRELOADER = join('loader', 'byol_torch_preload.node');
+/** What scripts/prebuild.sh recorded next to the prebuilt binary: the torch it is built against. */
+const PREBUILD_RECORD = 'libtorch.json';
 
 let loadedFrom = '';
 
 /**
  * Loads the addon. BYOL_TORCH_BINARY (a path to a byol_torch.node, e.g. one built against a CUDA LibTorch) wins;
  * otherwise node-gyp-build takes a local build (build/Release) when there is one, else the prebuilt binary
- * under prebuilds/<platform>-<arch>/. A failure throws one NativeLoadError saying what was looked for and what
- * to do (lib/load-error.ts).
+ * under prebuilds/<platform>-<arch>/.
+ *
+ * A local build finds its LibTorch through its own run-time path (the folder it was built against). The prebuilt
+ * binary names no folder: its LibTorch libraries are found first (findTorch: BYOL_PYTHON, else LIBTORCH, else
+ * python3), checked against the torch it is built against (prebuilds/<platform>-<arch>/libtorch.json), and
+ * loaded into the process by full path (native/loader), so that the dynamic linker takes them for the binary's
+ * sonames. Any other binary that fails for a missing library is retried once the same way. A failure throws one
+ * NativeLoadError saying what was looked for and what to do (lib/load-error.ts).
  */
 function loadAddon(): NativeAddon {
   const require = createRequire(import.meta.url);
   const explicit = process.env.BYOL_TORCH_BINARY;
   let tried: string[] = [explicit ? resolve(explicit) : packageRoot];
-  try {
-    if (explicit) {
-      if (!existsSync(tried[0])) throw new Error(`ENOENT: no such file: ${tried[0]}`);
-      const module = { exports: {} };
-      process.dlopen(module, tried[0]);
-      loadedFrom = tried[0];
-      return module.exports as NativeAddon;
-    }
-    const load = require('node-gyp-build') as { resolve(dir: string): string };
-    tried = [join(packageRoot, 'build', 'Release', '*.node'), join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, '*.node')];
-    const path = load.resolve(packageRoot);
-    tried = [path];
-    const addon = require(path) as NativeAddon;
-    loadedFrom = path;
-    return addon;
-  } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new NativeLoadError(
-      formatLoadError(reason, {
+  let prebuild: PrebuildTorch | undefined;
+  let torch: TorchSearch | undefined;
+  const fail = (failure: string | LoadFailure, cause?: unknown): NativeLoadError =>
+    new NativeLoadError(
+      formatLoadError(failure, {
         tried,
         via: explicit ? 'BYOL_TORCH_BINARY' : 'node-gyp-build',
-        libtorch: PREBUILD_LIBTORCH,
+        prebuild: prebuild ?? readPrebuildRecord(prebuildDir),
+        torch,
       }),
       { cause },
     );
+  try {
+    let path: string;
+    if (explicit) {
+      path = tried[0];
+      if (!existsSync(path)) throw new Error(`ENOENT: no such file: ${path}`);
+    } else {
+      const load = require('node-gyp-build') as { resolve(dir: string): string };
+      tried = [join(packageRoot, 'build', 'Release', '*.node'), join(prebuildDir, '*.node')];
+      path = load.resolve(packageRoot);
+      tried = [path];
+    }
+    const open = (): NativeAddon => {
+      const module = { exports: {} };
+      process.dlopen(module, path);
+      loadedFrom = path;
+      return module.exports as NativeAddon;
+    };
+    if (dirname(path) === prebuildDir) {
+      prebuild = readPrebuildRecord(prebuildDir);
+      torch = findTorch();
+      if (torch.found) {
+        const unusable = prebuild && checkTorch(torch.found, prebuild);
+        if (unusable) throw fail(unusable);
+        preloadTorch(torch.found, join(prebuildDir, PRELOADER));
+      }
+      // No torch found: it may still load where the dynamic linker finds LibTorch itself (LD_LIBRARY_PATH).
+      return open();
+    }
+    try {
+      return open();
+    } catch (first) {
+      if (classifyLoadFailure(String((first as Error)?.message)).kind !== 'missing-library') throw first;
+      torch = findTorch();
+      if (!torch.found) throw first;
+      const preloader = [join(packageRoot, 'build', PRELOADER), join(prebuildDir, PRELOADER)].find((p) => existsSync(p));
+      preloadTorch(torch.found, preloader ?? join(packageRoot, 'build', PRELOADER));
+      return open();
+    }
+  } catch (cause) {
+    if (cause instanceof NativeLoadError) throw cause;
+    throw fail(cause instanceof Error ? cause.message : String(cause), cause);
   }
+}
+
+/** The torch the prebuilt binary is built against, as scripts/prebuild.sh recorded it; undefined without one. */
+function readPrebuildRecord(dir: string): PrebuildTorch | undefined {
+  try {
+    const record = JSON.parse(readFileSync(join(dir, PREBUILD_RECORD), 'utf8')) as Partial<PrebuildTorch>;
+    if (typeof record.libtorch !== 'string') return undefined;
+    return { libtorch: record.libtorch, cuda: typeof record.cuda === 'string' && record.cuda ? record.cuda : null };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Finds the torch to load, in this order: the interpreter in BYOL_PYTHON, the LibTorch folder in LIBTORCH, the
+ * python3 on PATH. One that is set but unusable ends the search (it was asked for). A Python is asked where its
+ * torch package is without importing it (find_spec: ~20 ms, where `import torch` takes seconds); the version is
+ * read from the folder.
+ */
+function findTorch(): TorchSearch {
+  const tried: string[] = [];
+  const done = (line: string, found?: TorchInstall): TorchSearch => {
+    tried.push(line);
+    return { found, tried };
+  };
+  const python = process.env.BYOL_PYTHON;
+  if (python) return torchOfPython(python, `BYOL_PYTHON=${python}`, done);
+  tried.push('BYOL_PYTHON: not set');
+  const libtorch = process.env.LIBTORCH;
+  if (libtorch) return torchAt(resolve(libtorch), `LIBTORCH=${libtorch}`, done);
+  tried.push('LIBTORCH: not set');
+  return torchOfPython('python3', 'python3 on PATH', done);
+}
+
+type Done = (line: string, found?: TorchInstall) => TorchSearch;
+
+const FIND_TORCH_PY =
+  'import importlib.util, sys\n' +
+  'print(sys.executable, flush=True)\n' +
+  'spec = importlib.util.find_spec("torch")\n' +
+  'if spec is None or not spec.submodule_search_locations: sys.exit("No module named torch")\n' +
+  'print(list(spec.submodule_search_locations)[0])\n';
+
+function torchOfPython(python: string, via: string, done: Done): TorchSearch {
+  const child = spawnSync(python, ['-c', FIND_TORCH_PY], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.error) {
+    const code = (child.error as NodeJS.ErrnoException).code;
+    return done(`${via}: ${code === 'ENOENT' ? 'not found' : child.error.message}`);
+  }
+  const lines = child.stdout.trim().split('\n');
+  const named = python === 'python3' && lines[0] ? `${via} (${lines[0]})` : via;
+  if (child.status !== 0 || lines.length < 2) {
+    const why = child.stderr.trim().split('\n').pop() || `exit status ${child.status}`;
+    return done(`${named}: ${why}`);
+  }
+  const search = torchAt(lines[1], named, done);
+  if (search.found && lines[0]) search.found.python = lines[0];
+  return search;
+}
+
+/** A LibTorch root: pip's site-packages/torch, or a LibTorch folder (pytorch.org's archive). */
+function torchAt(root: string, via: string, done: Done): TorchSearch {
+  if (!existsSync(join(root, 'lib', 'libtorch.so'))) return done(`${via}: ${root} holds no lib/libtorch.so`);
+  const version = torchVersionAt(root);
+  if (!version) {
+    return done(`${via}: ${root}: no version found (version.py, build-version, share/cmake/Torch/TorchConfigVersion.cmake)`);
+  }
+  const cuda = existsSync(join(root, 'lib', 'libtorch_cuda.so'));
+  const found: TorchInstall = { root, version, via, cuda };
+  const cudaRelease = cuda ? torchCudaAt(root, version) : undefined;
+  if (cudaRelease) found.cudaRelease = cudaRelease;
+  return done(`${via}: torch ${version} at ${root}`, found);
+}
+
+/** torch.__version__ from the files of a LibTorch root, without Python. */
+function torchVersionAt(root: string): string | undefined {
+  const read = (file: string, pattern: RegExp): string | undefined => {
+    try {
+      return pattern.exec(readFileSync(join(root, file), 'utf8'))?.[1];
+    } catch {
+      return undefined;
+    }
+  };
+  return (
+    read('version.py', /^__version__\s*=\s*['"]([^'"]+)['"]/m) ?? // pip's torch package
+    read('build-version', /^\s*(\S+)/) ?? // pytorch.org's LibTorch archive
+    read(join('share', 'cmake', 'Torch', 'TorchConfigVersion.cmake'), /set\(PACKAGE_VERSION "([^"]+)"\)/)
+  );
+}
+
+/** The CUDA release a CUDA torch is built for: version.py's `cuda`, else the version's +cuXYZ ('13.0'). */
+function torchCudaAt(root: string, version: string): string | undefined {
+  try {
+    const fromPy = /^cuda\s*(?::[^=]*)?=\s*['"]([\d.]+)['"]/m.exec(readFileSync(join(root, 'version.py'), 'utf8'))?.[1];
+    if (fromPy) return fromPy;
+  } catch {
+    // not a pip torch: a LibTorch folder
+  }
+  const local = /\+cu(\d+)(\d)$/.exec(version);
+  return local ? `${local[1]}.${local[2]}` : undefined;
+}
+
+/**
+ * Loads a torch's libraries into the process by full path, in dependency order, through the preloader (a
+ * Node-API addon without LibTorch: Node unloads a library that registers no module, which would undo this).
+ * Their own run-time paths find what they need (a pip torch's nvidia-* packages).
+ */
+function preloadTorch(found: TorchInstall, preloader: string): void {
+  if (!existsSync(preloader)) throw new Error(`ENOENT: the LibTorch preloader is missing: ${preloader}`);
+  const module = { exports: {} as { preload(paths: string[]): void } };
+  process.dlopen(module, preloader);
+  const names = found.cuda
+    ? ['libc10.so', 'libc10_cuda.so', 'libtorch_cpu.so', 'libtorch_cuda.so', 'libtorch.so']
+    : ['libc10.so', 'libtorch_cpu.so', 'libtorch.so'];
+  module.exports.preload(names.map((name) => join(found.root, 'lib', name)));
 }
 
 /** The path of the native binary that was loaded: build/Release/..., prebuilds/... or BYOL_TORCH_BINARY. */

@@ -9,7 +9,7 @@
 //     BYOL_TORCH_CMAKE_ARGS adds cmake-js arguments (e.g. --CDLIBTORCH=/opt/libtorch).
 // Plain Node (no dependencies) so that it runs before anything else of the package is usable.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,12 +21,26 @@ const fail = (text) => {
   process.exit(1);
 };
 
+// The torch the prebuilt binary is built against (scripts/prebuild.sh records it next to the binary).
+let prebuilt = { libtorch: '', cuda: '' };
+try {
+  prebuilt = JSON.parse(readFileSync(join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'libtorch.json'), 'utf8'));
+} catch {
+  // no prebuilt binary for this platform
+}
+const pipTorch = `pip install torch${prebuilt.libtorch ? `==${prebuilt.libtorch}` : ''}`;
+const PREBUILT_WAY = prebuilt.libtorch
+  ? `\`${pipTorch}\` runs the prebuilt binary (no compiler needed): it is built against torch ${prebuilt.libtorch}` +
+    `${prebuilt.cuda ? `,\n    the CUDA ${prebuilt.cuda} build that pip installs on Linux (it runs without a GPU too)` : ''}, found at load ` +
+    'time through BYOL_PYTHON\n    (a Python interpreter), else LIBTORCH (a LibTorch folder), else the python3 on PATH'
+  : 'no prebuilt binary for this platform: build from source';
+
 const LIBTORCH_WAYS =
   'Get LibTorch in one of these ways, then run `npm rebuild byol-torch`:\n' +
-  '  - Debian 12: `apt-get install libtorch1.13` runs the prebuilt binary (no compiler needed);\n' +
-  '    `apt-get install libtorch-dev cmake g++` builds from source (Debian/Ubuntu system package)\n' +
+  `  - ${PREBUILT_WAY}\n` +
+  '  - a PyTorch install of another release (pip install torch==X) to build against, found through python3 or the\n' +
+  '    interpreter in BYOL_PYTHON (needs cmake and g++; a CUDA torch needs nvcc too)\n' +
   '  - a LibTorch folder (unpacked from pytorch.org\'s LibTorch archive, CPU or CUDA): export LIBTORCH=/path/to/libtorch\n' +
-  '  - a PyTorch install (pip install torch): found through python3, or the interpreter in BYOL_PYTHON\n' +
   '  - a folder holding TorchConfig.cmake: export Torch_DIR=/path/to/share/cmake/Torch';
 
 if (existsSync(join(root, '.git')) || existsSync(join(root, 'scripts', 'setup.sh'))) {
@@ -89,8 +103,8 @@ if (!onPath('cmake') || !compiler) {
     `building from source needs cmake and a C++17 compiler on PATH (found: ${
       [onPath('cmake') && 'cmake', compiler].filter(Boolean).join(', ') || 'neither'
     }).\n` +
-      'Either make the prebuilt binary load (Debian 12 or a distribution with glibc 2.34+ and the LibTorch 1.13\n' +
-      'runtime: `apt-get install libtorch1.13`), or install cmake and g++ and LibTorch, then `npm rebuild byol-torch`.\n' +
+      `Either make the prebuilt binary load (Linux x64, glibc 2.34+, and \`${pipTorch}\`: the reason it did not is\n` +
+      'above), or install cmake and g++ and LibTorch, then `npm rebuild byol-torch`.\n' +
       LIBTORCH_WAYS,
   );
 }
@@ -118,12 +132,14 @@ writeFileSync(logFile, output);
 if (build.status !== 0) {
   const notFound = output.indexOf('byol-torch: LibTorch was not found');
   if (notFound >= 0) {
+    // CMake's list of the places tried, up to its own list of ways (replaced by ours).
+    const text = output.slice(notFound);
+    const ways = text.indexOf('Get LibTorch');
     const places = [
       ...new Set(
-        output
-          .slice(notFound)
+        (ways >= 0 ? text.slice(0, ways) : text)
           .split('\n')
-          .filter((line) => /^\s+- /.test(line) && !/Get LibTorch|apt-get|export LIBTORCH|pip install/.test(line))
+          .filter((line) => /^\s+- /.test(line))
           .map((line) => `  ${line.trim()}`),
       ),
     ];
