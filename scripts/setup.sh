@@ -110,6 +110,10 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   touch node_modules/.package-lock.json
   did_something=1
 fi
+# The devDependencies node22/node24/node26 (npm's official Node binaries, for test/node-matrix.test.ts) each declare
+# a `node` command, which npm links into node_modules/.bin: npm scripts and npx would then run on that release
+# instead of this machine's Node. The matrix test calls each binary by its path; the link goes.
+rm -f node_modules/.bin/node
 
 # --- 4. the native build -------------------------------------------------------------------------------------
 # Against the torch of .byol/python, named as LIBTORCH (which wins over any other way CMake could find one); a

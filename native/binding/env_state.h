@@ -19,7 +19,7 @@ void settleCompletedJob(Napi::Env env, Napi::Function, EnvState* state, Job* job
 
 struct EnvState {
   explicit EnvState(Napi::Env env);
-  ~EnvState();
+  ~EnvState();  // the instance-data finalizer: after stop(), while Node frees the environment
 
   static EnvState& of(Napi::Env env);
 
@@ -28,11 +28,11 @@ struct EnvState {
   // Blocks until every submitted job has run (not settled): what a synchronous op waits for.
   void drain() {
     ++drains;
-    executor_->drain();
+    if (executor_) executor_->drain();
   }
-  int64_t pendingJobs() const { return executor_->pending(); }
+  int64_t pendingJobs() const { return executor_ ? executor_->pending() : 0; }
   // The process is exiting: queued jobs are dropped, the one in flight gets up to `wait` (OrderedExecutor::abandon).
-  bool abandonJobs(std::chrono::milliseconds wait) { return executor_->abandon(wait); }
+  bool abandonJobs(std::chrono::milliseconds wait) { return executor_ ? executor_->abandon(wait) : true; }
 
   // Settings a job created now must run with (grad mode and thread count are thread-local in LibTorch).
   ThreadSettings jobSettings() const { return ThreadSettings{gradEnabled, numThreads}; }
@@ -59,10 +59,21 @@ struct EnvState {
     int64_t bytes;
     int64_t users;
   };
+  // The environment is being torn down: stops the executor and releases the thread-safe function, while both
+  // still exist. An environment cleanup hook (env_state.cc says why there).
+  static void stopAtTeardown(void* self);
+  void stop();
+  bool stopped() const { return executor_ == nullptr; }
+
+  napi_env env_;
   std::unordered_map<const void*, StorageUse> storages_;
   std::unique_ptr<OrderedExecutor> executor_;
   int64_t inFlight_ = 0;  // jobs submitted whose Promise has not settled; JS thread only
-  void* completions_ = nullptr;  // the thread-safe function, type-erased to keep this header light
+  void* completions_ = nullptr;  // the thread-safe function's handle, type-erased to keep this header light
+  // What is left to do with it: this env's Release (once), and whether Node has finalized it (then never touch it).
+  bool completionsReleased_ = false;
+  bool completionsFinalized_ = false;
+  bool cleanupHookRegistered_ = false;
 };
 
 }  // namespace byol::binding
