@@ -3,6 +3,8 @@
 //     trained on the train split (Adam, seeded mini-batches), top-1 on the test split;
 //   - kNN: k = 20 nearest train features by cosine similarity, votes weighted by exp(similarity / 0.07).
 // Both run natively (native/core/evaluation.h) as jobs; feature extraction runs the encoder in eval mode.
+// The raw-pixel baseline (extractPixels, evaluatePixels) puts the preprocessed images themselves, flattened,
+// through the same probe and kNN.
 import { augment, type AugmentOptions } from './augment.js';
 import { permutation } from './data/batches.js';
 import type { Dataset } from './data/dataset.js';
@@ -53,23 +55,26 @@ export function preprocessOptions(options: PreprocessOptions): AugmentOptions {
   };
 }
 
-/** The encoder's representation of every (or `limit` seeded-random) image of `dataset`, in eval mode. */
-export async function extractFeatures(encoder: Module, dataset: Dataset, options: FeatureOptions): Promise<Features> {
+/** How a batch of preprocessed images becomes its rows of features (the caller disposes `input`). */
+type Represent = (input: Tensor) => Promise<Tensor>;
+
+function checkedLimit(dataset: Dataset, options: FeatureOptions): Int32Array {
   const batchSize = options.batchSize ?? 256;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new RangeError(`batchSize: expected a positive integer, received ${describe(batchSize)}`);
   const limit = options.limit ?? dataset.size;
   if (!Number.isInteger(limit) || limit < 1)
     throw new RangeError(`limit: expected a positive integer, received ${describe(options.limit)}`);
-  const indices =
-    limit >= dataset.size ? Int32Array.from({ length: dataset.size }, (_, i) => i) : permutation(dataset.size, options.seed ?? 0, 0).slice(0, limit).sort();
+  return limit >= dataset.size ? Int32Array.from({ length: dataset.size }, (_, i) => i) : permutation(dataset.size, options.seed ?? 0, 0).slice(0, limit).sort();
+}
+
+/** Preprocesses every (or `limit` seeded-random) image of `dataset` on `device` and stacks what `represent` makes of it. */
+async function collectRows(dataset: Dataset, options: FeatureOptions, device: string, represent: Represent): Promise<Features> {
+  const batchSize = options.batchSize ?? 256;
+  const indices = checkedLimit(dataset, options);
   const transform = preprocessOptions(options);
   const parts: Tensor[] = [];
   const labels: number[] = [];
-  const wasTraining = encoder.training;
-  // The images go where the encoder is (resized there too); the features come back to host memory.
-  const device = encoder.device;
-  encoder.eval();
   try {
     const load = (start: number) => dataset.get(indices.subarray(start, Math.min(indices.length, start + batchSize)));
     let next = load(0);
@@ -81,11 +86,11 @@ export async function extractFeatures(encoder: Module, dataset: Dataset, options
         const input = await augment(images, transform, { seed: 0 });
         if (images !== batch.images) images.dispose();
         try {
-          const features = await noGrad(() => encoder.forward(input));
-          if (device === 'cpu') parts.push(features);
+          const rows = await represent(input);
+          if (device === 'cpu') parts.push(rows);
           else {
-            parts.push(features.cpu());
-            features.dispose();
+            parts.push(rows.cpu());
+            rows.dispose();
           }
         } finally {
           input.dispose();
@@ -99,8 +104,28 @@ export async function extractFeatures(encoder: Module, dataset: Dataset, options
     return { features, indices, ...(labels.length === indices.length ? { labels: Int32Array.from(labels) } : {}) };
   } finally {
     for (const p of parts) p.dispose();
+  }
+}
+
+/** The encoder's representation of every (or `limit` seeded-random) image of `dataset`, in eval mode. */
+export async function extractFeatures(encoder: Module, dataset: Dataset, options: FeatureOptions): Promise<Features> {
+  checkedLimit(dataset, options); // argument errors before the encoder changes mode
+  const wasTraining = encoder.training;
+  // The images go where the encoder is (resized there too); the features come back to host memory.
+  encoder.eval();
+  try {
+    return await collectRows(dataset, options, encoder.device, (input) => noGrad(() => encoder.forward(input)));
+  } finally {
     encoder.train(wasTraining);
   }
+}
+
+/**
+ * The raw-pixel baseline's features: each image exactly as an encoder receives it at evaluation (resized,
+ * normalised: preprocessOptions), flattened to one row of C * S * S values. float32 [N, C * S * S] on the CPU.
+ */
+export function extractPixels(dataset: Dataset, options: FeatureOptions): Promise<Features> {
+  return collectRows(dataset, options, 'cpu', async (input) => input.flatten(1));
 }
 
 export interface LinearProbeOptions {
@@ -175,21 +200,69 @@ export interface EvaluateOptions extends PreprocessOptions {
   knn?: KnnOptions;
 }
 
+/** How the images of a split become features: an encoder's (extractFeatures) or the pixels' (extractPixels). */
+export type FeatureSource = (dataset: Dataset, options: FeatureOptions) => Promise<Features>;
+
+/** The FeatureSource of an encoder (extractFeatures in eval mode). */
+export function encoderFeatures(encoder: Module): FeatureSource {
+  return (dataset, options) => extractFeatures(encoder, dataset, options);
+}
+
+/**
+ * Linear probe and kNN of one representation, one probe per seed of `probeSeeds` (each overriding
+ * `options.linear.seed`), in that order. The test features are computed once. The train subset of `trainLimit`
+ * follows the probe seed, so with a limit below the split's size the train features and kNN are computed once per
+ * seed; without one they are computed once and only the probe is repeated. `onScore` hears each seed's scores.
+ */
+export async function evaluateSeeds(
+  source: FeatureSource,
+  train: Dataset,
+  test: Dataset,
+  options: EvaluateOptions,
+  probeSeeds: readonly number[],
+  onScore?: (seed: number, scores: EncoderScores) => void,
+): Promise<EncoderScores[]> {
+  if (!Array.isArray(probeSeeds) || probeSeeds.length === 0 || !probeSeeds.every((s) => Number.isSafeInteger(s) && s >= 0))
+    throw new RangeError(`probeSeeds: expected a non-empty array of integers >= 0, received ${describe(probeSeeds)}`);
+  const subsetBySeed = options.trainLimit !== undefined && options.trainLimit < train.size;
+  const testFeatures = await source(test, { ...options, limit: options.testLimit });
+  let trainFeatures: Features | undefined;
+  try {
+    const scores: EncoderScores[] = [];
+    let knn: number | undefined;
+    for (const seed of probeSeeds) {
+      if (!trainFeatures || subsetBySeed) {
+        trainFeatures?.features.dispose();
+        trainFeatures = undefined;
+        trainFeatures = await source(train, { ...options, limit: options.trainLimit, seed });
+        knn = undefined;
+      }
+      const linear = await linearProbe(trainFeatures, testFeatures, { ...options.linear, seed });
+      knn ??= await knnAccuracy(trainFeatures, testFeatures, options.knn);
+      const s = { linear, knn };
+      scores.push(s);
+      onScore?.(seed, s);
+    }
+    return scores;
+  } finally {
+    trainFeatures?.features.dispose();
+    testFeatures.features.dispose();
+  }
+}
+
 /** Linear probe and kNN of one encoder, features computed once per split. */
 export async function evaluateEncoder(encoder: Module, train: Dataset, test: Dataset, options: EvaluateOptions): Promise<EncoderScores> {
-  const trainFeatures = await extractFeatures(encoder, train, { ...options, limit: options.trainLimit, seed: options.linear?.seed ?? 0 });
-  try {
-    const testFeatures = await extractFeatures(encoder, test, { ...options, limit: options.testLimit });
-    try {
-      const linear = await linearProbe(trainFeatures, testFeatures, options.linear);
-      const knn = await knnAccuracy(trainFeatures, testFeatures, options.knn);
-      return { linear, knn };
-    } finally {
-      testFeatures.features.dispose();
-    }
-  } finally {
-    trainFeatures.features.dispose();
-  }
+  const [scores] = await evaluateSeeds(encoderFeatures(encoder), train, test, options, [options.linear?.seed ?? 0]);
+  return scores!;
+}
+
+/**
+ * The raw-pixel baseline: the same linear probe and kNN as evaluateEncoder on the preprocessed pixels themselves
+ * (extractPixels), the floor an encoder's representation has to beat.
+ */
+export async function evaluatePixels(train: Dataset, test: Dataset, options: EvaluateOptions): Promise<EncoderScores> {
+  const [scores] = await evaluateSeeds(extractPixels, train, test, options, [options.linear?.seed ?? 0]);
+  return scores!;
 }
 
 /** Mean and sample standard deviation (0 for a single value). */

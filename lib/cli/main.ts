@@ -111,8 +111,13 @@ export function buildProgram(): Command {
     .option('--epochs <n>', 'passes over the data (or --steps)', integer(1))
     .option('--steps <n>', 'optimizer steps (or --epochs)', integer(1))
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS).default(TRAIN_DEFAULTS.optimizer))
-    .option('--lr <x>', 'peak learning rate (after warm-up; cosine decay to 0)', number(0), TRAIN_DEFAULTS.lr)
-    .option('--weight-decay <x>', 'weight decay (not on biases and BatchNorm)', number(0), TRAIN_DEFAULTS.weightDecay)
+    .option(
+      '--lr <x>',
+      "peak learning rate, reached at the end of the warm-up, then cosine decay to 0; used as given, not scaled by the batch size (the paper's LARS rate is base x batch/256: pass that product)",
+      number(0),
+      TRAIN_DEFAULTS.lr,
+    )
+    .option('--weight-decay <x>', 'weight decay, with every optimizer: not on biases and BatchNorm parameters (as in the paper)', number(0), TRAIN_DEFAULTS.weightDecay)
     .option('--lars-trust <x>', "LARS's trust coefficient eta (default 0.001, the paper's; solo-learn uses 0.02 on CIFAR)", number(0))
     .option('--warmup-steps <n>', 'linear warm-up steps (default: 5% of the run)', integer(0))
     .option('--tau <x>', "tau_base of the target's EMA (cosine schedule to 1)", number(0), TRAIN_DEFAULTS.tau)
@@ -214,14 +219,21 @@ export function buildProgram(): Command {
   dataOptions(
     program
       .command('eval')
-      .description('linear probe and kNN (k = 20, cosine) of trained encoders against random-init encoders of the same architecture'),
+      .description(
+        'linear probe and kNN (k = 20, cosine) of trained encoders against two baselines: random-init encoders of the same architecture and the raw pixels',
+      ),
   )
     .requiredOption('--weights <file>', 'encoder weights; repeat for several runs (e.g. pretraining seeds)', collect)
     .addOption(new Option('--arch <name>', 'expected encoder (default: read from the weights)').choices(ARCHITECTURES))
     .option('--image-size <px>', "input size (default: the run's, from config.json beside the weights)", integer(8))
     .option('--seeds <n>', 'random-init encoders (and probe seeds for a single weights file)', integer(1), 2)
     .option('--no-baseline', 'leave out the random-init encoders')
-    .option('--train-limit <n>', 'train images whose features train the probe (a seeded subset; default all)', integer(1))
+    .option('--no-pixels', 'leave out the raw-pixel baseline (the resized, normalised images themselves, flattened, through the same probe and kNN)')
+    .option(
+      '--train-limit <n>',
+      'train images that train the probe and are the kNN neighbours: a seeded subset, for speed (default: the whole train split, the standard linear evaluation)',
+      integer(1),
+    )
     .option('--test-limit <n>', 'test images (default all)', integer(1))
     .option('--probe-epochs <n>', 'epochs of the linear probe', integer(1), 100)
     .option('--batch-size <n>', 'images per forward pass', integer(1), 256)
@@ -237,6 +249,7 @@ export function buildProgram(): Command {
           ...(o.imageSize !== undefined ? { imageSize: o.imageSize as number } : {}),
           seeds: o.seeds as number,
           noBaseline: o.baseline === false,
+          noPixels: o.pixels === false,
           ...(o.trainLimit !== undefined ? { trainLimit: o.trainLimit as number } : {}),
           ...(o.testLimit !== undefined ? { testLimit: o.testLimit as number } : {}),
           probeEpochs: o.probeEpochs as number,

@@ -11,13 +11,13 @@ import { BYOL } from '../byol.js';
 import { Loader } from '../data/loader.js';
 import { MetricsWriter, readMetrics } from '../metrics.js';
 import { resnet } from '../nn.js';
-import { Adam, LARS, SGD, type Optimizer } from '../optim.js';
+import { Adam, LARS, SGD, excludeBiasAndNorm, type NamedParameters, type Optimizer } from '../optim.js';
 import type { Precision } from '../native.js';
 import type { ProgressMode } from '../progress.js';
 import { manualSeed, type Device } from '../tensor.js';
 import { initProcessGroup, type ProcessGroup } from '../distributed/process-group.js';
 import { readLaunchEnv } from '../distributed/launch-env.js';
-import { warmupCosine } from '../schedule.js';
+import { warmupCosine, type Schedule } from '../schedule.js';
 import { train } from '../trainer.js';
 import { ARCHITECTURES, OPTIMIZERS, PRECISIONS, VIEW_PRESETS, type ArchitectureName, type DatasetName, type OptimizerName, type ViewPreset } from './choices.js';
 import { openDataset, selectionChannels } from './datasets.js';
@@ -41,8 +41,12 @@ export interface TrainConfig {
   epochs?: number;
   steps?: number;
   optimizer: OptimizerName;
-  /** Peak learning rate (after warm-up, before the cosine decay). */
+  /**
+   * Peak learning rate: the rate at the end of the linear warm-up, before the cosine decay to 0. Used as given,
+   * not scaled by the batch size (learningRateSchedule says why).
+   */
   lr: number;
+  /** Weight decay of every parameter but biases and BatchNorm weights/biases (makeOptimizer). */
   weightDecay: number;
   /** LARS's trust coefficient eta (update = lr * eta * |w| / |g|). Default 1e-3 (the paper). */
   trustCoefficient?: number;
@@ -146,16 +150,48 @@ function workerDevice(device: Device | undefined, group: ProcessGroup | undefine
   return device;
 }
 
-function makeOptimizer(c: TrainConfig, learner: BYOL): Optimizer {
-  const params = learner.namedParameters();
+/**
+ * The optimizer of a run. Weight decay skips biases and BatchNorm weights/biases (tensors of rank <= 1) for every
+ * optimizer, as in the BYOL paper; LARS also leaves them out of its trust-ratio adaptation.
+ */
+export function makeOptimizer(c: Pick<TrainConfig, 'optimizer' | 'lr' | 'weightDecay' | 'trustCoefficient'>, params: NamedParameters): Optimizer {
+  const exclude = excludeBiasAndNorm;
   switch (c.optimizer) {
     case 'lars':
-      return new LARS(params, { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay, trustCoefficient: c.trustCoefficient ?? 1e-3 });
+      return new LARS(params, { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay, trustCoefficient: c.trustCoefficient ?? 1e-3, exclude });
     case 'sgd':
-      return new SGD(params, { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay });
+      return new SGD(params, { lr: c.lr, momentum: 0.9, weightDecay: c.weightDecay, exclude });
     case 'adam':
-      return new Adam(params, { lr: c.lr, weightDecay: c.weightDecay });
+      return new Adam(params, { lr: c.lr, weightDecay: c.weightDecay, exclude });
   }
+}
+
+export interface RunSchedule {
+  /** The learning rate of each optimizer step (0-based). */
+  schedule: Schedule;
+  /** The rate at the end of the warm-up: the run's --lr. */
+  peakLr: number;
+  warmupSteps: number;
+  totalSteps: number;
+}
+
+/**
+ * The run's learning rate: linear warm-up from 0 over `warmupSteps` (default 5% of the run) to the peak `lr`,
+ * then cosine decay to 0 at `totalSteps`.
+ *
+ * `lr` is the peak itself, not the paper's base rate scaled by batch/256. That scaling is LARS's (and SGD's)
+ * recipe; Adam, which byol-pytorch users bring with lr 3e-4, does not follow it, and one option should mean one
+ * thing for every optimizer. The rate typed is the rate used and the rate config.json records, whatever the
+ * batch size or number of ranks, and the config.json of an earlier run (what --resume reads) keeps its meaning.
+ * For the paper's LARS rate pass base x batch/256 (e.g. 0.2 x 64/256 = 0.05).
+ */
+export function learningRateSchedule(c: Pick<TrainConfig, 'lr' | 'warmupSteps'>, totalSteps: number): RunSchedule {
+  if (c.warmupSteps !== undefined && c.warmupSteps >= totalSteps)
+    throw new RangeError(`warmup-steps: expected fewer than the run's ${totalSteps} steps, received ${c.warmupSteps}`);
+  const warmupSteps = c.warmupSteps ?? Math.min(Math.round(0.05 * totalSteps), totalSteps - 1);
+  // warmupCosine peaks at baseLr x batchSize / 256: a batch of 256 makes its peak lr itself.
+  const schedule = warmupCosine({ baseLr: c.lr, batchSize: 256, warmupSteps, totalSteps });
+  return { schedule, peakLr: c.lr, warmupSteps, totalSteps };
 }
 
 /** Reads RUN_DIR/config.json. */
@@ -223,9 +259,7 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
     shard: { rank: group?.rank ?? 0, worldSize },
   });
   const totalSteps = config.steps ?? config.epochs! * data.batchesPerEpoch;
-  if (config.warmupSteps !== undefined && config.warmupSteps >= totalSteps)
-    throw new RangeError(`warmup-steps: expected fewer than the run's ${totalSteps} steps, received ${config.warmupSteps}`);
-  const warmupSteps = config.warmupSteps ?? Math.min(Math.round(0.05 * totalSteps), totalSteps - 1);
+  const lr = learningRateSchedule(config, totalSteps);
 
   manualSeed(config.seed);
   const depth = Number(config.arch.slice('resnet'.length)) as 18 | 34 | 50 | 101 | 152;
@@ -245,9 +279,8 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
     augment2,
     seed: config.seed + 1,
   });
-  const optimizer = makeOptimizer(config, learner);
+  const optimizer = makeOptimizer(config, learner.namedParameters());
   if (group) await learner.distribute(group, { optimizer, syncBatchNorm: options.distributed?.syncBatchNorm ?? true });
-  const schedule = warmupCosine({ baseLr: config.lr, batchSize: 256, warmupSteps, totalSteps });
 
   if (writer) {
     await mkdir(out, { recursive: true });
@@ -259,7 +292,7 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
   const plotPath = join(out, 'loss.png');
   log(
     `byol train: ${config.arch} on ${config.dataset ?? config.data} (${dataset.size} images, ${channels} channel${channels === 1 ? '' : 's'}), ` +
-      `${totalSteps} steps of ${config.batchSize} at ${config.imageSize} px, ${config.optimizer} lr ${config.lr}, tau ${config.tau}, ` +
+      `${totalSteps} steps of ${config.batchSize} at ${config.imageSize} px, ${config.optimizer} peak lr ${lr.peakLr} (warm-up ${lr.warmupSteps} steps, cosine to 0), tau ${config.tau}, ` +
       `on ${learner.options.device} in ${learner.options.precision}` +
       (group ? `, ${worldSize} ranks of ${config.batchSize / worldSize} images (${options.distributed?.syncBatchNorm === false ? 'local' : 'synchronised'} BatchNorm)` : ''),
   );
@@ -276,7 +309,7 @@ export async function runTrain(config: TrainConfig, options: TrainRunOptions): P
     data,
     optimizer,
     steps: totalSteps,
-    schedule,
+    schedule: lr.schedule,
     checkpointDir,
     checkpointEvery: config.checkpointEvery ?? Math.min(data.batchesPerEpoch, 500),
     resume: options.resume ?? false,

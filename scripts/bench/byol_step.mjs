@@ -86,7 +86,7 @@ function viewPreset(name, s) {
  * native per-image augmentation of `augmentViews`).
  */
 function makeOurs({ format = 'contiguous', views, b = batch, s = size, arch = 'resnet50', channels = 3, hidden = 4096, proj = 256,
-  augmentViews = 'byol', lr = 3e-4 }) {
+  augmentViews = 'byol', lr = 3e-4, precision = 'fp32' }) {
   const net = resnet(Number(arch.slice('resnet'.length)), { inChannels: channels });
   if (format === 'channels_last') net.channelsLast();
   const v1 = rand([b, channels, s, s]), v2 = rand([b, channels, s, s]);
@@ -95,7 +95,7 @@ function makeOurs({ format = 'contiguous', views, b = batch, s = size, arch = 'r
     : viewPreset(augmentViews, s);
   const learner = new BYOL(net, {
     imageSize: s, channels, projectionSize: proj, projectionHiddenSize: hidden,
-    decaySchedule: 'constant', movingAverageDecay: 0.99, seed: 1, augment1, augment2,
+    decaySchedule: 'constant', movingAverageDecay: 0.99, seed: 1, augment1, augment2, precision,
   });
   const optimizer = new Adam(learner.parameters(), { lr });
   return { learner, optimizer, inputs: { uint8: randomImages(b, channels, s, 'uint8'), float: randomImages(b, channels, s, 'float') } };
@@ -114,7 +114,7 @@ if (oneShot) {
   const setup = makeOurs({
     format: arg('format', 'contiguous'), views: arg('views', 'premade'), arch: arg('arch', 'resnet50'),
     channels: Number(arg('channels', 3)), hidden: Number(arg('hidden', 4096)), proj: Number(arg('proj', 256)),
-    augmentViews: arg('augment-views', 'byol'), lr: Number(arg('lr', 3e-4)),
+    augmentViews: arg('augment-views', 'byol'), lr: Number(arg('lr', 3e-4)), precision: arg('precision', 'fp32'),
   });
   const input = arg('input', 'float');
   for (let i = 0; i < warmup; i++) await ourStep(setup, input);

@@ -18,7 +18,7 @@
 // convolution, N = our threads) for the share of peak, and the FLOPs per image come from byol_step.py --macs:
 // 2 x multiply-adds x 2 views x (3 online + 1 target) forward passes.
 //
-//   node scripts/bench/step_processes.mjs [--groups r50,r18] [--rounds 3] [--iters N] [--warmup N]
+//   node scripts/bench/step_processes.mjs [--groups r50,r18] [--rounds 3] [--iters N] [--warmup N] [--precision fp32|bf16]
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,6 +30,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const rounds = Number(arg('rounds', 3));
 const groups = arg('groups', 'r50,r18').split(',');
 const python = pythonPath();
+// --precision bf16: both sides under autocast (ours: BYOLOptions.precision; PyTorch: torch.autocast), float32
+// weights, optimizer state and loss on both.
+const precision = arg('precision', 'fp32');
 const PHASES = ['augment', 'forward', 'backward', 'optimizer', 'ema'];
 
 const GROUPS = {
@@ -64,13 +67,13 @@ function runJson(cmd, args) {
   return JSON.parse(out.trim().split('\n').at(-1));
 }
 const modelArgs = (m) => ['--arch', m.arch, '--channels', String(m.channels), '--hidden', String(m.hidden), '--proj', String(m.proj),
-  '--lr', String(m.lr), '--batch', String(m.batch), '--size', String(m.size)];
+  '--lr', String(m.lr), '--batch', String(m.batch), '--size', String(m.size), '--precision', precision];
 
 const started = Date.now();
 const load0 = loadavg();
 const header = [
   `BYOL step, whole processes alternated, ${rounds} round(s), each process alone with its defaults; ` +
-    `OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY ?? 'unset'}, OMP_NUM_THREADS=${process.env.OMP_NUM_THREADS ?? 'unset'}; python ${python}`,
+    `OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY ?? 'unset'}, OMP_NUM_THREADS=${process.env.OMP_NUM_THREADS ?? 'unset'}; python ${python}; precision ${precision}`,
 ];
 console.log(header.join('\n'));
 let ourThreads;

@@ -28,7 +28,9 @@ fi
 
 echo "== Node binary ($(command -v node), $(node --version))"
 node_bin=$(readlink -f "$(command -v node)")
-if [[ -s $device/node.xz && $device/node.xz -nt $node_bin ]]; then
+# Up to date when it was packed from this very binary (path and version), after the binary last changed.
+node_id="$node_bin $(node --version)"
+if [[ -s $device/node.xz && $device/node.xz -nt $node_bin && $(cat "$device/node.id" 2>/dev/null) == "$node_id" ]]; then
   echo "node.xz: up to date"
 else
   work=$(mktemp -d)
@@ -42,6 +44,7 @@ else
   fi
   xz -T2 -c "$work/node" > "$device/node.xz.partial"
   mv "$device/node.xz.partial" "$device/node.xz"
+  echo "$node_id" > "$device/node.id"
   echo "node.xz: $(stat -c %s "$device/node.xz") bytes"
 fi
 
