@@ -1,6 +1,6 @@
-// Latency of a small collective between two local processes: byol-torch's ProcessGroup (small tensors take the
-// direct Gloo path on the calling thread) against PyTorch's torch.distributed over ProcessGroupGloo, the same
-// Gloo library. Each side: 2 ranks, the torchrun variables set by hand, OMP_NUM_THREADS=1, 50 warm-up calls, then
+// Latency of a small collective between two local processes: byol-torch's ProcessGroup (a job on the executor,
+// then c10d's ProcessGroupGloo) against PyTorch's torch.distributed over ProcessGroupGloo, the same LibTorch and
+// Gloo. Each side: 2 ranks, the torchrun variables set by hand, OMP_NUM_THREADS=1, 50 warm-up calls, then
 // the mean of --calls all-reduces of 3 numbers. This is what each synchronised BatchNorm layer pays per step.
 //   npx tsc -p tsconfig.json && node scripts/bench/collective_latency.mjs [--calls 500]
 import { spawn } from 'node:child_process';
@@ -49,5 +49,5 @@ const oursMs = await ranks(process.execPath, ours);
 const torchMs = await ranks(pythonPath(), torchScript);
 console.log(`| small all-reduce (3 numbers), 2 processes, ${calls} calls | ms per call |`);
 console.log('|---|---|');
-console.log(`| byol-torch ProcessGroup.allReduceSum (a job on the executor, direct Gloo, blocking pairs) | ${oursMs.toFixed(3)} |`);
+console.log(`| byol-torch ProcessGroup.allReduceSum (a job on the executor, then c10d ProcessGroupGloo) | ${oursMs.toFixed(3)} |`);
 console.log(`| torch.distributed.all_reduce over ProcessGroupGloo | ${torchMs.toFixed(3)} |`);
