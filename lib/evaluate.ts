@@ -1,4 +1,4 @@
-// Evaluating an encoder on frozen features, the two standard ways (../shared/BYOL.md "Evaluation"):
+// Evaluating an encoder on frozen features, the two standard ways (the linear evaluation protocol of Grill et al. 2020, and a weighted kNN as in Wu et al. 2018):
 //   - linear probe: features computed once, standardised with the train split's mean/std, a softmax regression
 //     trained on the train split (Adam, seeded mini-batches), top-1 on the test split;
 //   - kNN: k = 20 nearest train features by cosine similarity, votes weighted by exp(similarity / 0.07).

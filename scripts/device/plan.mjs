@@ -1,7 +1,7 @@
 // What each stage of the GPU check runs and for how long, in its two forms: on the GPU machine ('gpu') and as the
 // dry run on a CPU machine ('dry', the same scripts at tiny sizes, proving the command lines). One place to tune.
 //
-// Time: the device tool allows 10 minutes a command and a session 15 minutes of device time in all, machine start
+// Time: the device tool allows 10 minutes a command and 15 minutes of device time in all, machine start
 // included. The stages' own limits sum to more than the budget on purpose (a stage that ends early leaves its time
 // to the next); the budget is the hard stop: a stage never starts with less than its minimum left, and its limit
 // is cut to what is left, so the table is always printed before the tool's limit.
