@@ -1,20 +1,41 @@
-// The demo's tuning runs (README "The demo" has their results): BYOL on Fashion-MNIST for a fixed number of
-// steps, then linear probe + kNN of the trained encoder (and, with randomSeeds, of random-init encoders) through
-// the same pipeline as `byol eval`. One JSON object of overrides per run, e.g.
+// The demo's tuning runs (README "The demo" and scripts/experiments/README.md have their results): BYOL on
+// Fashion-MNIST for a fixed number of steps, then linear probe + kNN of the trained encoder (and, with randomSeeds,
+// of random-init encoders; with pixels, of the raw pixels) through the same pipeline as `byol eval`. One JSON
+// object of overrides per run, e.g.
 //   npx tsc -p tsconfig.json && node scripts/experiments/fashion.mjs '{"name":"B","steps":400,"batchSize":64,"optimizer":"adam","lr":1e-3,"warmupSteps":40,"weightDecay":0}'
-import { BYOL, LARS, SGD, Adam, fashionMnist, resnet18, warmupCosine, train, evaluateEncoder, manualSeed } from '../../dist/index.js';
+// valSplit N (e.g. 10000): N training images, a fixed seeded draw, are held out as the validation split that
+// settings are chosen on: pretraining and the probe use the other 60,000 - N, and the scores are on the held-out
+// images (the test split then only reports, with "report": true).
+import { BYOL, LARS, SGD, Adam, fashionMnist, resnet18, warmupCosine, train, evaluateEncoder, evaluatePixels, manualSeed } from '../../dist/index.js';
 import { permutation } from '../../dist/data/batches.js';
 
 const cfg = {
   name: 'run', steps: 200, batchSize: 128, imageSize: 32, smallStem: false, seed: 0,
   optimizer: 'lars', lr: 1.0, weightDecay: 1e-6, warmupSteps: 20,
   tau: 0.99, hidden: 1024, proj: 128,
-  view1: {}, view2: {}, evalTrain: 10000, randomSeeds: [], ...JSON.parse(process.argv[2] ?? '{}'),
+  view1: {}, view2: {}, evalTrain: 10000, randomSeeds: [], pixels: false, valSplit: 0, report: false,
+  ...JSON.parse(process.argv[2] ?? '{}'),
 };
-const train60k = await fashionMnist({ split: 'train' });
-const test10k = await fashionMnist({ split: 'test' });
+/** The images `indices` of `dataset`, as a dataset. */
+const subset = (dataset, indices) => ({
+  size: indices.length, imageShape: dataset.imageShape, classes: dataset.classes,
+  labels: Int32Array.from(indices, (i) => dataset.labels[i]),
+  get: (which) => dataset.get(Array.from(which, (i) => indices[i])),
+});
+const fullTrain = await fashionMnist({ split: 'train' });
+const held = cfg.valSplit > 0 ? permutation(fullTrain.size, 20261206, 0) : undefined;
+// train60k: what pretraining and the probe see; test10k: what the scores are on (validation unless report).
+const train60k = held ? subset(fullTrain, held.subarray(cfg.valSplit)) : fullTrain;
+const test10k = held && !cfg.report ? subset(fullTrain, held.subarray(0, cfg.valSplit)) : await fashionMnist({ split: 'test' });
+const scoredOn = held && !cfg.report ? `validation (${cfg.valSplit} held-out train images)` : 'test';
 const evalOptions = { imageSize: cfg.imageSize, trainLimit: cfg.evalTrain, linear: { epochs: 100, seed: 0 } };
-const log = (o) => console.log(JSON.stringify({ name: cfg.name, ...o }));
+const log = (o) => console.log(JSON.stringify({ name: cfg.name, scoredOn, ...o }));
+
+if (cfg.pixels) {
+  const t = performance.now();
+  const s = await evaluatePixels(train60k, test10k, evalOptions);
+  log({ kind: 'pixels', linear: s.linear.testAccuracy, knn: s.knn, evalSeconds: (performance.now() - t) / 1000 });
+}
 
 for (const seed of cfg.randomSeeds) {
   manualSeed(seed);
